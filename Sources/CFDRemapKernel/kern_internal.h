@@ -1,0 +1,116 @@
+/*
+ * kern_internal.h: what the core's files share and callers do not see.
+ */
+#ifndef _KERN_INTERNAL_H_
+#define _KERN_INTERNAL_H_
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include <fdremap/kernel.h>
+
+_Static_assert(sizeof(pthread_rwlock_t) <= sizeof(struct fd_lock),
+    "struct fd_lock cannot hold a pthread_rwlock_t");
+_Static_assert(_Alignof(pthread_rwlock_t) <= 8,
+    "struct fd_lock is not aligned enough for a pthread_rwlock_t");
+_Static_assert(sizeof(struct filedescent) == 48,
+    "a descriptor entry is 48 bytes, as FreeBSD's");
+_Static_assert(sizeof(struct file) == 64, "a file is one cache line");
+
+#define	FILEDESC_RWLOCK(fdp) \
+	((pthread_rwlock_t *)(void *)(fdp)->fd_lock.fdl_storage)
+
+/* The table lock.  Failure of these calls is a programming error. */
+static inline void
+FILEDESC_SLOCK(struct filedesc *fdp)
+{
+	int error __attribute__((unused));
+
+	error = pthread_rwlock_rdlock(FILEDESC_RWLOCK(fdp));
+	assert(error == 0);
+}
+
+static inline void
+FILEDESC_XLOCK(struct filedesc *fdp)
+{
+	int error __attribute__((unused));
+
+	error = pthread_rwlock_wrlock(FILEDESC_RWLOCK(fdp));
+	assert(error == 0);
+}
+
+static inline void
+FILEDESC_UNLOCK(struct filedesc *fdp)
+{
+	int error __attribute__((unused));
+
+	error = pthread_rwlock_unlock(FILEDESC_RWLOCK(fdp));
+	assert(error == 0);
+}
+
+/*
+ * fd_lastfile is read without the lock by exec_copyin_data_fds()'s early
+ * E2BIG check (as FreeBSD does), so every store to it is atomic.
+ */
+static inline void
+fd_set_lastfile(struct filedesc *fdp, int last)
+{
+
+	__atomic_store_n(&fdp->fd_lastfile, last, __ATOMIC_RELAXED);
+}
+
+static inline int
+fd_get_lastfile_unlocked(struct filedesc *fdp)
+{
+
+	return (__atomic_load_n(&fdp->fd_lastfile, __ATOMIC_RELAXED));
+}
+
+/*
+ * Prefetch distances of the remap loops, in slots: the old entry of
+ * fds[i + REMAP_PF_ENT] is fetched first; REMAP_PF_FILE slots ahead its
+ * entry has arrived and the file it points to is fetched for writing.
+ * By the time slot i is processed both are in cache, and the locked
+ * reference increment, which on x86 waits for nothing else, is short.
+ */
+#ifndef REMAP_PF_ENT
+#define	REMAP_PF_ENT	64
+#endif
+#ifndef REMAP_PF_FILE
+#define	REMAP_PF_FILE	32
+#endif
+
+/* The last reference's work: close hook and free.  kern_file.c. */
+int	fdrop_last(struct file *fp, struct thread *td);
+
+/* fdrop(), inlined into the hot release loops. */
+static inline int
+fdrop_inl(struct file *fp, struct thread *td)
+{
+	unsigned int left;
+
+	left = __atomic_sub_fetch(&fp->f_count, 1, __ATOMIC_ACQ_REL);
+	assert(left != ~0u);
+	if (left != 0)
+		return (0);
+	return (fdrop_last(fp, td));
+}
+
+#define	NDSLOT(x)	((x) / NDENTRIES)
+#define	NDBIT(x)	((NDSLOTTYPE)1 << ((x) % NDENTRIES))
+
+/* kern_descrip.c */
+struct filedesc	*fdinit(void);
+struct filedesc	*fdalloc_table(size_t nslots);
+void		 fdfree_table(struct filedesc *fdp);
+struct filedesc	*fdcopy(struct filedesc *fdp);
+void		 fdrelease_slots(struct filedescent *fde, size_t n,
+		    struct thread *td);
+void		 fddrop(struct filedesc *fdp, struct thread *td);
+void		 fdescfree(struct thread *td);
+void		 filecaps_fill(struct filecaps *fcaps);
+int		 filecaps_copy(const struct filecaps *src, struct filecaps *dst);
+void		 filecaps_free(struct filecaps *fcaps);
+
+#endif /* !_KERN_INTERNAL_H_ */

@@ -1,0 +1,287 @@
+/*
+ * kern_subr.c: allocation, copy-in and fault injection for the core.
+ */
+#define	_GNU_SOURCE
+#include <sys/mman.h>
+#include <sys/uio.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kern_internal.h"
+
+struct fail_point {
+	uint64_t	fp_k;		/* the call that fails; 0: disarmed */
+	uint64_t	fp_calls;	/* calls since armed */
+	int		fp_fired;
+};
+
+static _Thread_local struct fail_point fail_points[FDR_FAIL_NPOINTS];
+static _Thread_local int64_t mem_inuse_thread;
+static int64_t mem_inuse_total;
+
+/*
+ * Count a call at fail point p; true when this is the call that must
+ * fail.  Disarmed points cost one thread-local load.
+ */
+static bool
+fail_hit(int p)
+{
+	struct fail_point *fp = &fail_points[p];
+
+	if (fp->fp_k == 0)
+		return (false);
+	if (++fp->fp_calls != fp->fp_k)
+		return (false);
+	fp->fp_fired = 1;
+	return (true);
+}
+
+/*
+ * Arm (k >= 1) or disarm (k == 0) fail point p on this thread, and reset
+ * its counters.
+ */
+void
+fdr_fail_arm(int point, uint64_t k)
+{
+
+	assert(point >= 0 && point < FDR_FAIL_NPOINTS);
+	fail_points[point] = (struct fail_point){ .fp_k = k };
+}
+
+/* Calls that reached fail point p on this thread since it was armed. */
+uint64_t
+fdr_fail_calls(int point)
+{
+
+	assert(point >= 0 && point < FDR_FAIL_NPOINTS);
+	return (fail_points[point].fp_calls);
+}
+
+/* Whether the armed failure of fail point p has fired on this thread. */
+int
+fdr_fail_fired(int point)
+{
+
+	assert(point >= 0 && point < FDR_FAIL_NPOINTS);
+	return (fail_points[point].fp_fired);
+}
+
+/* Account for a block of usable size n appearing (+) or going (-). */
+static void
+mem_account(int64_t n)
+{
+
+	mem_inuse_thread += n;
+	__atomic_fetch_add(&mem_inuse_total, n, __ATOMIC_RELAXED);
+}
+
+/* Count a block just allocated (NULL is ignored) and return it. */
+static void *
+mem_allocated(void *p)
+{
+
+	if (p != NULL)
+		mem_account((int64_t)malloc_usable_size(p));
+	return (p);
+}
+
+/*
+ * Blocks this large are aligned to and sized in whole superpages, and
+ * advised to be backed by them: a remapped table of a million slots is
+ * 48 MiB, and faulting it in 4 KiB pages costs more than filling it.
+ * FreeBSD's kernel gets superpages for such allocations too.
+ */
+#define	SUPERPAGE_SIZE		((size_t)2 << 20)
+#define	SUPERPAGE_THRESHOLD	(2 * SUPERPAGE_SIZE)
+
+/* A block of at least size bytes, in superpages when it is large. */
+static void *
+mem_alloc(size_t size)
+{
+	void *p;
+
+	if (size < SUPERPAGE_THRESHOLD)
+		return (malloc(size == 0 ? 1 : size));
+	if (size > SIZE_MAX - SUPERPAGE_SIZE)
+		return (NULL);
+	size = (size + SUPERPAGE_SIZE - 1) & ~(SUPERPAGE_SIZE - 1);
+	if (posix_memalign(&p, SUPERPAGE_SIZE, size) != 0)
+		return (NULL);
+	(void)madvise(p, size, MADV_HUGEPAGE);
+	return (p);
+}
+
+/* malloc(3), counted and subject to FDR_FAIL_MALLOC. */
+void *
+fdr_malloc(size_t size)
+{
+
+	if (fail_hit(FDR_FAIL_MALLOC))
+		return (NULL);
+	return (mem_allocated(mem_alloc(size)));
+}
+
+/* calloc(3), counted and subject to FDR_FAIL_MALLOC. */
+void *
+fdr_calloc(size_t nmemb, size_t size)
+{
+
+	void *p;
+
+	if (fail_hit(FDR_FAIL_MALLOC))
+		return (NULL);
+	if (nmemb == 0 || size == 0)
+		nmemb = size = 1;
+	if (nmemb > SIZE_MAX / size)
+		return (NULL);
+	if (nmemb * size < SUPERPAGE_THRESHOLD)
+		return (mem_allocated(calloc(nmemb, size)));
+	p = mem_alloc(nmemb * size);
+	if (p != NULL)
+		memset(p, 0, nmemb * size);
+	return (mem_allocated(p));
+}
+
+/*
+ * reallocarray(3), counted and subject to FDR_FAIL_MALLOC.  On failure
+ * ptr is left allocated, as with reallocarray(3).
+ */
+void *
+fdr_reallocarray(void *ptr, size_t nmemb, size_t size)
+{
+	size_t old;
+	void *p;
+
+	if (fail_hit(FDR_FAIL_MALLOC))
+		return (NULL);
+	if (nmemb == 0 || size == 0)
+		nmemb = size = 1;
+	old = ptr != NULL ? malloc_usable_size(ptr) : 0;
+	p = reallocarray(ptr, nmemb, size);
+	if (p == NULL)
+		return (NULL);
+	mem_account(-(int64_t)old);
+	return (mem_allocated(p));
+}
+
+/* aligned_alloc(3), counted and subject to FDR_FAIL_MALLOC. */
+void *
+fdr_aligned_alloc(size_t alignment, size_t size)
+{
+	void *p;
+
+	if (fail_hit(FDR_FAIL_MALLOC))
+		return (NULL);
+	if (posix_memalign(&p, alignment, size == 0 ? 1 : size) != 0)
+		return (NULL);
+	return (mem_allocated(p));
+}
+
+/* free(3) of a block from one of the fdr_*alloc functions. */
+void
+fdr_free(void *ptr)
+{
+
+	if (ptr == NULL)
+		return;
+	mem_account(-(int64_t)malloc_usable_size(ptr));
+	free(ptr);
+}
+
+/*
+ * Copy through a pipe: write(2) reads the source in the kernel and fails
+ * with EFAULT instead of faulting.  The fallback where
+ * process_vm_readv(2) is refused (seccomp, ENOSYS).
+ */
+static int
+copyin_pipe(const void *uaddr, void *kaddr, size_t len)
+{
+	const char *src = uaddr;
+	char *dst = kaddr;
+	int p[2], error = 0;
+
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return (errno == EMFILE || errno == ENFILE ? errno : EFAULT);
+	while (len > 0 && error == 0) {
+		size_t chunk = len < 65536 ? len : 65536;
+		ssize_t w = write(p[1], src, chunk);
+		if (w <= 0) {
+			error = EFAULT;
+			break;
+		}
+		for (ssize_t got = 0; got < w; ) {
+			ssize_t r = read(p[0], dst + got, (size_t)(w - got));
+			if (r <= 0) {
+				error = EFAULT;
+				break;
+			}
+			got += r;
+		}
+		src += w;
+		dst += w;
+		len -= (size_t)w;
+	}
+	close(p[0]);
+	close(p[1]);
+	return (error);
+}
+
+static _Thread_local int copyin_force_pipe;
+
+/* Test hook: make this thread's copyin() use its pipe fallback. */
+void
+fdr_copyin_force_pipe(int on)
+{
+
+	copyin_force_pipe = on;
+}
+
+/*
+ * copyin(9) for a user-space kernel: process_vm_readv(2) on ourselves
+ * reads the source in the kernel, so an unreadable address is EFAULT and
+ * not SIGSEGV.  A single iovec is never partly copied.
+ */
+int
+copyin(const void *uaddr, void *kaddr, size_t len)
+{
+	struct iovec local, remote;
+	ssize_t n;
+
+	if (len == 0)
+		return (0);
+	if (fail_hit(FDR_FAIL_COPYIN))
+		return (EFAULT);
+	if (uaddr == NULL || (uintptr_t)uaddr + len < (uintptr_t)uaddr)
+		return (EFAULT);
+	if (copyin_force_pipe)
+		return (copyin_pipe(uaddr, kaddr, len));
+	local = (struct iovec){ .iov_base = kaddr, .iov_len = len };
+	remote = (struct iovec){ .iov_base = (void *)uaddr, .iov_len = len };
+	n = process_vm_readv(getpid(), &local, 1, &remote, 1, 0);
+	if (n == (ssize_t)len)
+		return (0);
+	if (n < 0 && (errno == ENOSYS || errno == EPERM))
+		return (copyin_pipe(uaddr, kaddr, len));
+	return (EFAULT);
+}
+
+/* Bytes allocated through fdr_*alloc and not freed, by this thread. */
+int64_t
+fdr_mem_inuse_thread(void)
+{
+
+	return (mem_inuse_thread);
+}
+
+/* Bytes allocated through fdr_*alloc and not freed, by all threads. */
+int64_t
+fdr_mem_inuse(void)
+{
+
+	return (__atomic_load_n(&mem_inuse_total, __ATOMIC_RELAXED));
+}

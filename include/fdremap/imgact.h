@@ -1,0 +1,60 @@
+/*
+ * fdremap/imgact.h: the exec arguments and CloudABI's proc_exec().
+ */
+#ifndef _FDREMAP_IMGACT_H_
+#define _FDREMAP_IMGACT_H_
+
+#include <stddef.h>
+
+struct filedesc;
+struct thread;
+
+/*
+ * FreeBSD 11's ARG_MAX.  It has a name of its own because glibc's
+ * <linux/limits.h> defines ARG_MAX as 131072.
+ */
+#define	EXEC_ARG_MAX	262144
+
+/*
+ * The copied-in arguments of an exec.  buf holds the data followed by a
+ * NUL (begin_argv == buf, endp just past the NUL); argc counts the NULs
+ * including that one; stringspace is what is left of EXEC_ARG_MAX.  fdp
+ * is the new table until it is installed or freed; fd is the executable's
+ * descriptor in the old table.
+ */
+struct image_args {
+	char		*buf;
+	char		*begin_argv;
+	char		*endp;
+	int		 argc;
+	int		 stringspace;
+	struct filedesc	*fdp;
+	int		 fd;
+};
+
+/*
+ * Copy in data and the descriptor list, and build the remapped table in
+ * args->fdp.  Checks, in order, each returning at once: E2BIG when
+ * datalen >= EXEC_ARG_MAX or fdslen > fd_lastfile + 1 (before anything
+ * is allocated); EFAULT when data or fds cannot be read (NULL with a
+ * non-zero length, unmapped or PROT_NONE memory); then the errors of
+ * fdcopy_remapped().  datalen == 0 never reads data.  On error nothing
+ * stays allocated or referenced and *args is zeroed.
+ */
+int	exec_copyin_data_fds(struct thread *td, struct image_args *args,
+	    const void *data, size_t datalen, const int *fds, size_t fdslen);
+
+/* Free what exec_copyin_data_fds() left in args, the new table too. */
+void	exec_free_args(struct image_args *args);
+
+/*
+ * CloudABI's exec: copy in, look up fd in the current table (EBADF when
+ * not open, open for writing, or readable by neither FREAD nor FEXEC),
+ * EACCES when its file has no image activator, else run the activator.
+ * Only when it returns 0 is the new table installed; on any error the
+ * process keeps its table exactly as it was.  Returns 0 or an errno.
+ */
+int	proc_exec(struct thread *td, int fd, const void *data, size_t datalen,
+	    const int *fds, size_t fdslen);
+
+#endif /* !_FDREMAP_IMGACT_H_ */
