@@ -1,0 +1,363 @@
+// Remapping descriptor tables of 1K to 16M descriptors: our C core, its
+// Swift face, and the baselines, side by side.
+//
+// Names are Remap.<size>.<list>.<implementation>; each benchmark runs in
+// a process of its own, builds its table once (setup) and remaps it on
+// every iteration. Besides wall clock, throughput and peak memory, each
+// reports per-entry times (copy, free and both) and the new table's
+// bytes, as custom metrics, so that sizes can be compared directly.
+import Benchmark
+import CFDRemapKernel
+import CRemapBench
+import FDRemap
+
+/// A table size, and how long to spend on it.
+struct Size: Sendable {
+    let label: String
+    let n: Int
+    let maxIterations: Int
+    let maxDuration: Duration
+    let warmup: Int
+
+    static let all: [Size] = [
+        Size(label: "1K", n: 1_000, maxIterations: 20_000, maxDuration: .seconds(1), warmup: 100),
+        Size(label: "64K", n: 65_536, maxIterations: 2_000, maxDuration: .seconds(1), warmup: 10),
+        Size(label: "1M", n: 1 << 20, maxIterations: 40, maxDuration: .seconds(2), warmup: 2),
+        Size(label: "16M", n: 1 << 24, maxIterations: 5, maxDuration: .seconds(8), warmup: 1),
+    ]
+}
+
+/// A descriptor list. `scattered` is a random permutation over a table
+/// whose files were installed in random order, so that neither the old
+/// entries nor their files are visited in memory order.
+enum List: String, CaseIterable, Sendable {
+    case identity, reversed, random, half, same, scattered
+
+    var kind: Int32 {
+        switch self {
+        case .identity: Int32(BENCH_LIST_IDENTITY.rawValue)
+        case .reversed: Int32(BENCH_LIST_REVERSED.rawValue)
+        case .random, .scattered: Int32(BENCH_LIST_RANDOM.rawValue)
+        case .half: Int32(BENCH_LIST_HALF.rawValue)
+        case .same: Int32(BENCH_LIST_SAME.rawValue)
+        }
+    }
+
+    var scatteredTable: Bool { self == .scattered }
+
+    /// The list over a table of `n` descriptors (seeded: every run and
+    /// every implementation gets the same one).
+    func descriptors(n: Int) -> [Int32] {
+        var count = 0
+        let fds = [Int32](unsafeUninitializedCapacity: n) { buf, initialized in
+            buf.withMemoryRebound(to: CInt.self) {
+                count = bench_list_fill(kind, $0.baseAddress, n, listSeed)
+            }
+            initialized = n
+        }
+        return Array(fds.prefix(count))
+    }
+}
+
+let listSeed: UInt64 = 0x5eed_0001
+let tableSeed: UInt64 = 0x5eed_0002
+
+extension BenchmarkMetric {
+    static let timePerEntry = BenchmarkMetric.custom(
+        "time per entry (ps)", polarity: .prefersSmaller, useScalingFactor: false)
+    static let copyPerEntry = BenchmarkMetric.custom(
+        "copy per entry (ps)", polarity: .prefersSmaller, useScalingFactor: false)
+    static let freePerEntry = BenchmarkMetric.custom(
+        "free per entry (ps)", polarity: .prefersSmaller, useScalingFactor: false)
+    static let entriesPerSecond = BenchmarkMetric.custom(
+        "entries per second (K)", polarity: .prefersLarger, useScalingFactor: false)
+    static let tableBytes = BenchmarkMetric.custom(
+        "table bytes per 1000 entries", polarity: .prefersSmaller, useScalingFactor: false)
+}
+
+/// Records one iteration: `copy` and `free` nanoseconds for `n` entries.
+func record(_ benchmark: Benchmark, n: Int, copy: UInt64, free: UInt64, bytes: Int? = nil) {
+    let entries = UInt64(max(n, 1))
+    benchmark.measurement(.copyPerEntry, Int(copy * 1000 / entries))
+    benchmark.measurement(.freePerEntry, Int(free * 1000 / entries))
+    benchmark.measurement(.timePerEntry, Int((copy + free) * 1000 / entries))
+    if copy + free > 0 {
+        benchmark.measurement(.entriesPerSecond, Int(entries * 1_000_000 / (copy + free)))
+    }
+    if let bytes {
+        benchmark.measurement(.tableBytes, bytes * 1000 / Int(entries))
+    }
+}
+
+// MARK: Fixtures, built once per benchmark (each runs in its own process)
+
+/// A process of the model with `n` files, built in C, and a list.
+final class CFixture: @unchecked Sendable {
+    let td: UnsafeMutablePointer<thread>
+    let fds: [Int32]
+    /// Destination of the memcpy and gather baselines: allocated and
+    /// written once, so they copy into warm memory.
+    let dst: UnsafeMutablePointer<filedescent>
+
+    init(size: Size, list: List) {
+        guard let td = bench_proc_build(size.n, list.scatteredTable ? 1 : 0, tableSeed) else {
+            fatalError("cannot build a table of \(size.n) files")
+        }
+        self.td = td
+        fds = list.descriptors(n: size.n)
+        dst = fdr_calloc(size.n, MemoryLayout<filedescent>.stride)!
+            .bindMemory(to: filedescent.self, capacity: size.n)
+    }
+
+    var fdp: UnsafeMutablePointer<filedesc> { td.pointee.td_proc.pointee.p_fd }
+
+    deinit {
+        fdr_free(dst)
+        proc_destroy(td)
+    }
+}
+
+/// What a Swift programmer would write instead: open files as objects,
+/// a table as an array of references, ARC doing the counting.
+final class OpenFile {
+    let flags: Int
+    init(flags: Int) { self.flags = flags }
+}
+
+final class ArrayFixture: @unchecked Sendable {
+    let table: [OpenFile]
+    let fds: [Int32]
+
+    init(size: Size, list: List) {
+        var table = (0..<size.n).map { OpenFile(flags: $0) }
+        if list.scatteredTable {
+            var rng = SplitMix(seed: tableSeed)
+            table.shuffle(using: &rng)
+        }
+        self.table = table
+        fds = list.descriptors(n: size.n)
+    }
+}
+
+struct SplitMix: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9e37_79b9_7f4a_7c15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+}
+
+/// A `ModelProcess` with `n` files opened through the Swift API.
+final class SwiftFixture: @unchecked Sendable {
+    let process: ModelProcess
+    let fds: [Int32]
+    /// The same process's thread, for calling the C core on the very same
+    /// table. `ModelProcess` keeps it internal; it is the struct's only
+    /// stored property, and `init` checks that what was read is the
+    /// process's thread indeed.
+    let td: UnsafeMutablePointer<thread>
+
+    init(size: Size, list: List) throws {
+        let process = try ModelProcess()
+        for _ in 0..<size.n { _ = try process.open() }
+        if list.scatteredTable {
+            // Install a permuted copy: descriptor i then holds a file
+            // allocated at a random place among the others.
+            var perm = (0..<Int32(size.n)).map { $0 }
+            var rng = SplitMix(seed: tableSeed)
+            perm.shuffle(using: &rng)
+            process.install(try process.remap(perm))
+        }
+        let td = withUnsafePointer(to: process) {
+            UnsafeRawPointer($0).load(as: UnsafeMutablePointer<thread>.self)
+        }
+        guard td.pointee.td_proc.pointee.p_thread == td,
+              td.pointee.td_proc.pointee.p_fd.pointee.fd_lastfile == Int32(size.n - 1)
+        else { fatalError("ModelProcess is not laid out as this benchmark expects") }
+        self.process = process
+        self.td = td
+        fds = list.descriptors(n: size.n)
+    }
+}
+
+nonisolated(unsafe) var cFixture: CFixture?
+nonisolated(unsafe) var arrayFixture: ArrayFixture?
+nonisolated(unsafe) var swiftFixture: SwiftFixture?
+
+// MARK: The benchmarks
+
+/// The implementations, each one iteration over its fixture.
+enum Implementation: String, CaseIterable {
+    /// Our fdcopy_remapped + fdescfree_remapped, called from C.
+    case ours
+    /// exec_copyin_data_fds + exec_free_args: copy-in of the list too.
+    case exec
+    /// FreeBSD 11's loop, given the core's allocator (superpages).
+    case freebsd
+    /// FreeBSD 11's loop with plain calloc(3).
+    case freebsdMalloc = "freebsd.malloc"
+    /// old[fds[i]] into warm memory, no checks, no counting.
+    case gather
+    /// fds.map { table[$0] } over an array of class references.
+    case swiftArray = "swift.array"
+    /// ModelProcess.remap and dropping the result.
+    case swiftModule = "swift.module"
+    /// fdcopy_remapped + fdescfree_remapped on the Swift-built table.
+    case swiftModuleC = "swift.module.c"
+
+    /// Which lists it runs with.
+    func runs(_ list: List) -> Bool {
+        switch self {
+        case .freebsdMalloc: list == .random || list == .scattered
+        default: true
+        }
+    }
+}
+
+func register(_ impl: Implementation, _ list: List, _ size: Size) {
+    let config = Benchmark.Configuration(
+        metrics: [.wallClock, .throughput, .peakMemoryResident,
+                  .timePerEntry, .copyPerEntry, .freePerEntry,
+                  .entriesPerSecond, .tableBytes],
+        timeUnits: .microseconds,
+        warmupIterations: size.warmup,
+        maxDuration: size.maxDuration,
+        maxIterations: size.maxIterations)
+    let name = "Remap.\(size.label).\(list.rawValue).\(impl.rawValue)"
+    switch impl {
+    case .ours, .exec, .freebsd, .freebsdMalloc, .gather:
+        Benchmark(name, configuration: config) { benchmark in
+            runC(impl, cFixture!, benchmark)
+        } setup: {
+            cFixture = CFixture(size: size, list: list)
+        } teardown: {
+            cFixture = nil
+        }
+    case .swiftArray:
+        Benchmark(name, configuration: config) { benchmark in
+            let f = arrayFixture!
+            let t0 = bench_now_ns()
+            var remapped: [OpenFile]? = f.fds.map { f.table[Int($0)] }
+            let t1 = bench_now_ns()
+            let bytes = remapped!.capacity * MemoryLayout<OpenFile>.stride
+            blackHole(remapped!.count)
+            remapped = nil
+            let t2 = bench_now_ns()
+            record(benchmark, n: f.fds.count, copy: t1 - t0, free: t2 - t1, bytes: bytes)
+        } setup: {
+            arrayFixture = ArrayFixture(size: size, list: list)
+        } teardown: {
+            arrayFixture = nil
+        }
+    case .swiftModule, .swiftModuleC:
+        Benchmark(name, configuration: config) { benchmark in
+            let f = swiftFixture!
+            if impl == .swiftModule {
+                let t0 = bench_now_ns()
+                var table: RemappedTable? = try f.process.remap(f.fds)
+                let t1 = bench_now_ns()
+                blackHole(table!.count)
+                table = nil
+                let t2 = bench_now_ns()
+                record(benchmark, n: f.fds.count, copy: t1 - t0, free: t2 - t1)
+            } else {
+                remapOurs(f.td.pointee.td_proc.pointee.p_fd, f.fds, benchmark)
+            }
+        } setup: {
+            swiftFixture = try SwiftFixture(size: size, list: list)
+        } teardown: {
+            swiftFixture = nil
+        }
+    }
+}
+
+/// fdcopy_remapped + fdescfree_remapped, timed apart.
+func remapOurs(_ fdp: UnsafeMutablePointer<filedesc>, _ fds: [Int32], _ benchmark: Benchmark) {
+    fds.withUnsafeBufferPointer { list in
+        var newfdp: UnsafeMutablePointer<filedesc>?
+        let t0 = bench_now_ns()
+        let error = fdcopy_remapped(fdp, list.baseAddress, list.count, &newfdp)
+        let t1 = bench_now_ns()
+        guard error == 0, let newfdp else { fatalError("fdcopy_remapped: \(error)") }
+        let bytes = bench_table_bytes(newfdp)
+        fdescfree_remapped(newfdp)
+        let t2 = bench_now_ns()
+        record(benchmark, n: list.count, copy: t1 - t0, free: t2 - t1, bytes: bytes)
+    }
+}
+
+func runC(_ impl: Implementation, _ f: CFixture, _ benchmark: Benchmark) {
+    let fdp = f.fdp
+    f.fds.withUnsafeBufferPointer { list in
+        let n = list.count
+        switch impl {
+        case .ours:
+            remapOurs(fdp, f.fds, benchmark)
+        case .exec:
+            var args = image_args()
+            let t0 = bench_now_ns()
+            let error = exec_copyin_data_fds(f.td, &args, nil, 0, list.baseAddress, n)
+            let t1 = bench_now_ns()
+            guard error == 0 else { fatalError("exec_copyin_data_fds: \(error)") }
+            let bytes = bench_table_bytes(args.fdp)
+            exec_free_args(&args)
+            let t2 = bench_now_ns()
+            record(benchmark, n: n, copy: t1 - t0, free: t2 - t1, bytes: bytes)
+        case .freebsd, .freebsdMalloc:
+            let alloc = impl == .freebsd ? FREEBSD_ALLOC_FDR : FREEBSD_ALLOC_LIBC
+            var newfdp: UnsafeMutablePointer<filedesc>?
+            let t0 = bench_now_ns()
+            let error = freebsd_fdcopy_remapped(fdp, list.baseAddress, n, &newfdp, alloc)
+            let t1 = bench_now_ns()
+            guard error == 0, let newfdp else { fatalError("freebsd_fdcopy_remapped: \(error)") }
+            let bytes = bench_table_bytes(newfdp)
+            freebsd_fdescfree_remapped(newfdp, alloc)
+            let t2 = bench_now_ns()
+            record(benchmark, n: n, copy: t1 - t0, free: t2 - t1, bytes: bytes)
+        case .gather:
+            let t0 = bench_now_ns()
+            bench_gather(f.dst, fdp.pointee.fd_ofiles, list.baseAddress, n)
+            let t1 = bench_now_ns()
+            record(benchmark, n: n, copy: t1 - t0, free: 0)
+        default:
+            fatalError("not a C implementation: \(impl)")
+        }
+    }
+}
+
+/// memcpy of the whole old table into warm memory: the machine's limit.
+func registerMemcpy(_ size: Size) {
+    let config = Benchmark.Configuration(
+        metrics: [.wallClock, .throughput, .peakMemoryResident,
+                  .timePerEntry, .copyPerEntry, .entriesPerSecond],
+        timeUnits: .microseconds,
+        warmupIterations: size.warmup,
+        maxDuration: size.maxDuration,
+        maxIterations: size.maxIterations)
+    Benchmark("Remap.\(size.label).all.memcpy", configuration: config) { benchmark in
+        let f = cFixture!
+        let t0 = bench_now_ns()
+        bench_memcpy(f.dst, f.fdp.pointee.fd_ofiles, size.n)
+        let t1 = bench_now_ns()
+        record(benchmark, n: size.n, copy: t1 - t0, free: 0)
+    } setup: {
+        cFixture = CFixture(size: size, list: .identity)
+    } teardown: {
+        cFixture = nil
+    }
+}
+
+let benchmarks: @Sendable () -> Void = {
+    for size in Size.all {
+        registerMemcpy(size)
+        for list in List.allCases {
+            for impl in Implementation.allCases where impl.runs(list) {
+                register(impl, list, size)
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+/*
+ * remap_bench.h: the C side of FDRemap's benchmarks.
+ *
+ * Builders for large descriptor tables and descriptor lists, and the
+ * baselines our fdcopy_remapped() is measured against, each written
+ * plainly over the core's own structures:
+ *
+ *   bench_memcpy()          the machine's limit for moving the entries
+ *   bench_gather()          old[fds[i]] copied, no checks, no counting
+ *   freebsd_fdcopy_remapped()  FreeBSD 11's per-entry loop, rule for rule
+ *
+ * Nothing here is part of the library.
+ */
+#ifndef _REMAP_BENCH_H_
+#define _REMAP_BENCH_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <fdremap/kernel.h>
+
+/* A monotonic clock in nanoseconds. */
+uint64_t	bench_now_ns(void);
+
+/* The descriptor lists of the benchmarks. */
+enum bench_list {
+	BENCH_LIST_IDENTITY = 0,	/* 0, 1, ..., n-1 */
+	BENCH_LIST_REVERSED = 1,	/* n-1, ..., 1, 0 */
+	BENCH_LIST_RANDOM = 2,		/* a random permutation of 0..n-1 */
+	BENCH_LIST_HALF = 3,		/* n/2 distinct descriptors, random */
+	BENCH_LIST_SAME = 4,		/* n times descriptor n/2 */
+};
+
+/*
+ * Fill fds (room for n) with list kind over a table of n descriptors,
+ * shuffling with a generator seeded by seed.  Returns the length of the
+ * list (n, or n/2 for BENCH_LIST_HALF), 0 for an unknown kind.
+ */
+size_t	bench_list_fill(int kind, int *fds, size_t n, uint64_t seed);
+
+/*
+ * A process of the model whose table holds n open, passable files at
+ * descriptors 0..n-1, each installed with finstall() and all rights.
+ * The files are allocated one after the other; when scattered is
+ * non-zero they are installed in a random order (seeded), so that
+ * descriptor order and memory order disagree, as in a table that has
+ * lived long.  NULL when out of memory.  proc_destroy() frees it all.
+ */
+struct thread	*bench_proc_build(size_t n, int scattered, uint64_t seed);
+
+/*
+ * The limit: memcpy of n entries, and a gather loop that copies
+ * old[fds[i]] to dst[i] with no checks and no reference counting.
+ */
+void	bench_memcpy(struct filedescent *dst, const struct filedescent *src,
+	    size_t n);
+void	bench_gather(struct filedescent *dst, const struct filedescent *old,
+	    const int *fds, size_t n);
+
+/* Allocators the FreeBSD baseline can be given. */
+#define	FREEBSD_ALLOC_FDR	0	/* the core's fdr_calloc (superpages) */
+#define	FREEBSD_ALLOC_LIBC	1	/* plain calloc(3) */
+
+/*
+ * FreeBSD 11's fdcopy_remapped(), over the same structures and with the
+ * same errors as ours: for each entry in order, the bounds check, the
+ * empty check, the passable check through the file's ops
+ * (fp->f_ops->fo_flags), a whole-entry copy, filecaps_copy(), the atomic
+ * fhold(), the bitmap bit and the fd_lastfile store.  The new table is
+ * zeroed at allocation, as FreeBSD's (M_ZERO), and sized for nfds slots
+ * (FreeBSD sized it for the old table's; we size it as ours does, to
+ * compare loops).  alloc is one of FREEBSD_ALLOC_*; free the table with
+ * freebsd_fdescfree_remapped() and the same alloc.
+ */
+int	freebsd_fdcopy_remapped(struct filedesc *fdp, const int *fds,
+	    size_t nfds, struct filedesc **ret, int alloc);
+
+/* FreeBSD 11's fdescfree_remapped(): per slot, free caps, fdrop. */
+void	freebsd_fdescfree_remapped(struct filedesc *fdp, int alloc);
+
+/*
+ * Bytes the table proper occupies: its struct, slots and bitmap, as the
+ * allocator sized them (malloc_usable_size(3)), whichever allocator it
+ * came from.
+ */
+size_t	bench_table_bytes(const struct filedesc *fdp);
+
+#endif /* !_REMAP_BENCH_H_ */
