@@ -32,6 +32,12 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // libFuzzer target for the exec copy-in (see .ci/run).
+        .executableTarget(
+            name: "fuzz-kernel",
+            dependencies: ["CFDRemapKernel"],
+            path: "Sources/FuzzKernel"
+        ),
         .testTarget(
             name: "FDRemapKernelTests",
             dependencies: [
