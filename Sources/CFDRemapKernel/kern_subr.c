@@ -93,11 +93,81 @@ mem_allocated(void *p)
 /*
  * Blocks this large are aligned to and sized in whole superpages, and
  * advised to be backed by them: a remapped table of a million slots is
- * 48 MiB, and faulting it in 4 KiB pages costs more than filling it.
- * FreeBSD's kernel gets superpages for such allocations too.
+ * 48 MiB, and faulting it in 4 KiB pages costs more than filling it; a
+ * table of 16 million read in random order through 4 KiB pages spends
+ * most of its time walking page tables.  FreeBSD's kernel gets
+ * superpages for such allocations too.
  */
 #define	SUPERPAGE_SIZE		((size_t)2 << 20)
 #define	SUPERPAGE_THRESHOLD	(2 * SUPERPAGE_SIZE)
+
+/*
+ * Under a sanitizer every block comes from the sanitizer's malloc, kept
+ * nowhere, so that use after free and leaks are caught.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define	FDR_SANITIZED	1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define	FDR_SANITIZED	1
+#endif
+#endif
+
+/*
+ * The last superpage block freed, kept for the next large allocation: a
+ * hot path that remaps tables frees one and soon builds another of about
+ * the same size, and having the kernel zero 48 MiB of fresh superpages
+ * costs some 2 ns a slot.  Its pages are MADV_FREE while it waits, so the
+ * system takes them back under memory pressure.  One block at most.
+ */
+#ifndef FDR_SANITIZED
+static void *spcache;
+#endif
+
+/* Whether p, of usable size n, is a block of superpages. */
+static bool
+superpage_block(const void *p, size_t n)
+{
+
+	return (n >= SUPERPAGE_THRESHOLD &&
+	    ((uintptr_t)p & (SUPERPAGE_SIZE - 1)) == 0);
+}
+
+#ifndef FDR_SANITIZED
+/* A kept superpage block that fits size bytes, or NULL. */
+static void *
+spcache_take(size_t size)
+{
+	void *p;
+	size_t n;
+
+	p = __atomic_exchange_n(&spcache, NULL, __ATOMIC_ACQ_REL);
+	if (p == NULL)
+		return (NULL);
+	n = malloc_usable_size(p);
+	if (n >= size && n - size < size + SUPERPAGE_SIZE)
+		return (p);
+	free(p);
+	return (NULL);
+}
+
+/* free(3), keeping the block when it is of superpages. */
+static void
+mem_release(void *p)
+{
+	size_t n;
+
+	n = malloc_usable_size(p);
+	if (superpage_block(p, n)) {
+		(void)madvise(p, n & ~(SUPERPAGE_SIZE - 1), MADV_FREE);
+		p = __atomic_exchange_n(&spcache, p, __ATOMIC_ACQ_REL);
+	}
+	free(p);
+}
+#else
+#define	spcache_take(size)	((void)(size), (void *)NULL)
+#define	mem_release(p)		free(p)
+#endif
 
 /* A block of at least size bytes, in superpages when it is large. */
 static void *
@@ -110,6 +180,8 @@ mem_alloc(size_t size)
 	if (size > SIZE_MAX - SUPERPAGE_SIZE)
 		return (NULL);
 	size = (size + SUPERPAGE_SIZE - 1) & ~(SUPERPAGE_SIZE - 1);
+	if ((p = spcache_take(size)) != NULL)
+		return (p);
 	if (posix_memalign(&p, SUPERPAGE_SIZE, size) != 0)
 		return (NULL);
 	(void)madvise(p, size, MADV_HUGEPAGE);
@@ -149,7 +221,8 @@ fdr_calloc(size_t nmemb, size_t size)
 
 /*
  * reallocarray(3), counted and subject to FDR_FAIL_MALLOC.  On failure
- * ptr is left allocated, as with reallocarray(3).
+ * ptr is left allocated, as with reallocarray(3).  A block that grows
+ * large moves to superpages (descriptor tables grow this way).
  */
 void *
 fdr_reallocarray(void *ptr, size_t nmemb, size_t size)
@@ -161,10 +234,24 @@ fdr_reallocarray(void *ptr, size_t nmemb, size_t size)
 		return (NULL);
 	if (nmemb == 0 || size == 0)
 		nmemb = size = 1;
-	old = ptr != NULL ? malloc_usable_size(ptr) : 0;
-	p = reallocarray(ptr, nmemb, size);
-	if (p == NULL)
+	if (nmemb > SIZE_MAX / size)
 		return (NULL);
+	old = ptr != NULL ? malloc_usable_size(ptr) : 0;
+	if (nmemb * size < SUPERPAGE_THRESHOLD) {
+		p = realloc(ptr, nmemb * size);
+		if (p == NULL)
+			return (NULL);
+	} else if (old >= nmemb * size && superpage_block(ptr, old)) {
+		return (ptr);
+	} else {
+		p = mem_alloc(nmemb * size);
+		if (p == NULL)
+			return (NULL);
+		if (ptr != NULL) {
+			memcpy(p, ptr, old < nmemb * size ? old : nmemb * size);
+			mem_release(ptr);
+		}
+	}
 	mem_account(-(int64_t)old);
 	return (mem_allocated(p));
 }
@@ -190,7 +277,7 @@ fdr_free(void *ptr)
 	if (ptr == NULL)
 		return;
 	mem_account(-(int64_t)malloc_usable_size(ptr));
-	free(ptr);
+	mem_release(ptr);
 }
 
 /*
