@@ -169,6 +169,106 @@ mem_release(void *p)
 #define	mem_release(p)		free(p)
 #endif
 
+/*
+ * The file zone: FILE_ALIGN-byte objects carved from superpages, as
+ * FreeBSD's UMA zones live in its direct map.  A table of many open
+ * files visits them in any order; from malloc(3) they would lie 128
+ * bytes apart in 4 KiB pages and each visit of a large table would walk
+ * the page tables.  Address space is reserved once (ZONE_RESERVE, no
+ * memory), made writable a superpage at a time; freed objects go on a
+ * free list and the zone never shrinks.  When the reservation cannot be
+ * made or is full, objects come from posix_memalign(3) as before.
+ */
+#define	ZONE_ITEM	64
+#define	ZONE_RESERVE	((size_t)64 << 30)
+
+#ifndef FDR_SANITIZED
+static struct {
+	pthread_mutex_t	 z_lock;
+	char		*z_base;	/* reserved, superpage aligned */
+	int		 z_state;	/* 0 untried, 1 reserved, -1 failed */
+	size_t		 z_committed;	/* bytes made writable */
+	size_t		 z_used;	/* bytes handed out, ever */
+	void		*z_free;	/* free list through the objects */
+} zone = { .z_lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* The reservation, published for zone_owns() once it is made. */
+static char *zone_base;
+
+/* Whether p is an object of the zone. */
+static bool
+zone_owns(const void *p)
+{
+	const char *base = __atomic_load_n(&zone_base, __ATOMIC_ACQUIRE);
+
+	return (base != NULL && (const char *)p >= base &&
+	    (const char *)p < base + ZONE_RESERVE);
+}
+
+/*
+ * Make one more superpage of the zone writable, reserving the address
+ * space first if need be.  Returns 0 or ENOMEM.  Zone locked.
+ */
+static int
+zone_grow(void)
+{
+	char *p;
+
+	if (zone.z_state == 0) {
+		p = mmap(NULL, ZONE_RESERVE + SUPERPAGE_SIZE, PROT_NONE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		zone.z_state = -1;
+		if (p == MAP_FAILED)
+			return (ENOMEM);
+		zone.z_base = (char *)(((uintptr_t)p + SUPERPAGE_SIZE - 1) &
+		    ~(uintptr_t)(SUPERPAGE_SIZE - 1));
+		zone.z_state = 1;
+		__atomic_store_n(&zone_base, zone.z_base, __ATOMIC_RELEASE);
+	}
+	if (zone.z_state < 0 || zone.z_committed == ZONE_RESERVE)
+		return (ENOMEM);
+	p = zone.z_base + zone.z_committed;
+	if (mprotect(p, SUPERPAGE_SIZE, PROT_READ | PROT_WRITE) != 0)
+		return (ENOMEM);
+	(void)madvise(p, SUPERPAGE_SIZE, MADV_HUGEPAGE);
+	zone.z_committed += SUPERPAGE_SIZE;
+	return (0);
+}
+
+/* An object of the zone, or NULL when it has none to give. */
+static void *
+zone_alloc(void)
+{
+	void *p = NULL;
+
+	pthread_mutex_lock(&zone.z_lock);
+	if (zone.z_free != NULL) {
+		p = zone.z_free;
+		zone.z_free = *(void **)p;
+	} else if (zone.z_used < zone.z_committed || zone_grow() == 0) {
+		p = zone.z_base + zone.z_used;
+		zone.z_used += ZONE_ITEM;
+	}
+	pthread_mutex_unlock(&zone.z_lock);
+	return (p);
+}
+
+/* Give an object back to the zone. */
+static void
+zone_free(void *p)
+{
+
+	pthread_mutex_lock(&zone.z_lock);
+	*(void **)p = zone.z_free;
+	zone.z_free = p;
+	pthread_mutex_unlock(&zone.z_lock);
+}
+#else
+#define	zone_owns(p)	((void)(p), false)
+#define	zone_alloc()	((void *)NULL)
+#define	zone_free(p)	((void)(p))
+#endif
+
 /* A block of at least size bytes, in superpages when it is large. */
 static void *
 mem_alloc(size_t size)
@@ -236,6 +336,16 @@ fdr_reallocarray(void *ptr, size_t nmemb, size_t size)
 		nmemb = size = 1;
 	if (nmemb > SIZE_MAX / size)
 		return (NULL);
+	if (ptr != NULL && zone_owns(ptr)) {
+		p = mem_alloc(nmemb * size);
+		if (p == NULL)
+			return (NULL);
+		memcpy(p, ptr, nmemb * size < ZONE_ITEM ? nmemb * size :
+		    ZONE_ITEM);
+		zone_free(ptr);
+		mem_account(-(int64_t)ZONE_ITEM);
+		return (mem_allocated(p));
+	}
 	old = ptr != NULL ? malloc_usable_size(ptr) : 0;
 	if (nmemb * size < SUPERPAGE_THRESHOLD) {
 		p = realloc(ptr, nmemb * size);
@@ -256,7 +366,10 @@ fdr_reallocarray(void *ptr, size_t nmemb, size_t size)
 	return (mem_allocated(p));
 }
 
-/* aligned_alloc(3), counted and subject to FDR_FAIL_MALLOC. */
+/*
+ * aligned_alloc(3), counted and subject to FDR_FAIL_MALLOC.  Objects of
+ * up to ZONE_ITEM bytes and alignment (open files) come from the zone.
+ */
 void *
 fdr_aligned_alloc(size_t alignment, size_t size)
 {
@@ -264,6 +377,11 @@ fdr_aligned_alloc(size_t alignment, size_t size)
 
 	if (fail_hit(FDR_FAIL_MALLOC))
 		return (NULL);
+	if (size <= ZONE_ITEM && alignment <= ZONE_ITEM &&
+	    ZONE_ITEM % alignment == 0 && (p = zone_alloc()) != NULL) {
+		mem_account(ZONE_ITEM);
+		return (p);
+	}
 	if (posix_memalign(&p, alignment, size == 0 ? 1 : size) != 0)
 		return (NULL);
 	return (mem_allocated(p));
@@ -276,6 +394,11 @@ fdr_free(void *ptr)
 
 	if (ptr == NULL)
 		return;
+	if (zone_owns(ptr)) {
+		mem_account(-(int64_t)ZONE_ITEM);
+		zone_free(ptr);
+		return;
+	}
 	mem_account(-(int64_t)malloc_usable_size(ptr));
 	mem_release(ptr);
 }
