@@ -8,8 +8,11 @@
  * each miss waiting for the one before.  Ours keeps every rule and
  * overlaps the misses: it prefetches old entries and then their files
  * ahead of use (kern_internal.h), reads passability from the file's own
- * cache line (f_passable, set by finit), touches each file once, and
- * copies ioctl arrays in a separate pass only when some entry has one.
+ * cache line (f_passable, set by finit), touches each file once,
+ * takes (and, freeing, drops) the references of a run of one file with
+ * one locked instruction, and copies ioctl arrays in a separate pass only
+ * when some entry has one.  The locked instruction per file is the floor:
+ * about 19 cycles on x86, whatever else the loop does.
  */
 #define	_GNU_SOURCE
 #include <errno.h>
@@ -46,11 +49,39 @@ remap_prefetch_file(const struct filedescent *ofde, unsigned int last,
 }
 
 /*
+ * Take k references on fp at once.  Runs of one file (a list naming the
+ * same descriptor many times) cost one locked instruction instead of k.
+ */
+static inline void
+remap_hold(struct file *fp, unsigned int k)
+{
+
+	__atomic_fetch_add(&fp->f_count, k, __ATOMIC_RELAXED);
+}
+
+/*
+ * Drop k references on fp at once, closing it if they were the last.
+ */
+static inline void
+remap_drop(struct file *fp, unsigned int k)
+{
+	unsigned int old;
+
+	old = __atomic_fetch_sub(&fp->f_count, k, __ATOMIC_ACQ_REL);
+	assert(old >= k);
+	if (old == k)
+		(void)fdrop_last(fp, NULL);
+}
+
+/*
  * Copy entry fds[i] of the old table to nfde[i] for each i in order,
  * taking a reference per copy, until the first bad descriptor.  Sets
  * *donep to the number of entries copied and *ioctlsp non-zero if any of
  * them has an ioctl array (still the old table's).  Returns 0, EBADF or
- * EINVAL.  The caller holds the old table's lock.
+ * EINVAL.  The caller holds the old table's lock, so every file copied
+ * keeps the old table's reference meanwhile and the references of a run
+ * of one file can be taken together when the run ends: all of them are
+ * taken when this returns.
  */
 static int
 remap_gather(const struct filedesc *fdp, const int *fds, size_t nfds,
@@ -58,8 +89,9 @@ remap_gather(const struct filedesc *fdp, const int *fds, size_t nfds,
 {
 	const struct filedescent *ofde = fdp->fd_ofiles, *fde;
 	unsigned int last = (unsigned int)fdp->fd_lastfile;
+	unsigned int runlen = 0;
 	uintptr_t ioctls = 0;
-	struct file *fp;
+	struct file *fp, *run = NULL;
 	size_t i;
 	int error = 0;
 
@@ -84,11 +116,53 @@ remap_gather(const struct filedesc *fdp, const int *fds, size_t nfds,
 		}
 		nfde[i] = *fde;
 		ioctls |= (uintptr_t)fde->fde_caps.fc_ioctls;
-		__atomic_fetch_add(&fp->f_count, 1, __ATOMIC_RELAXED);
+		if (fp == run) {
+			runlen++;
+			continue;
+		}
+		if (run != NULL)
+			remap_hold(run, runlen);
+		run = fp;
+		runlen = 1;
 	}
+	if (run != NULL)
+		remap_hold(run, runlen);
 	*donep = i;
 	*ioctlsp = ioctls;
 	return (error);
+}
+
+/*
+ * Release slots 0 .. n-1 of a remapped table: free each used slot's
+ * capabilities and drop its reference, runs of one file together.  The
+ * files are prefetched for writing ahead of their locked decrements.
+ */
+static void
+remap_release(struct filedescent *fde, size_t n)
+{
+	unsigned int runlen = 0;
+	struct file *fp, *run = NULL;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (i + REMAP_PF_FILE < n &&
+		    (fp = fde[i + REMAP_PF_FILE].fde_file) != NULL)
+			__builtin_prefetch(fp, 1, 3);
+		if ((fp = fde[i].fde_file) == NULL)
+			continue;
+		if (fde[i].fde_caps.fc_ioctls != NULL)
+			filecaps_free(&fde[i].fde_caps);
+		if (fp == run) {
+			runlen++;
+			continue;
+		}
+		if (run != NULL)
+			remap_drop(run, runlen);
+		run = fp;
+		runlen = 1;
+	}
+	if (run != NULL)
+		remap_drop(run, runlen);
 }
 
 /*
@@ -184,7 +258,7 @@ fdcopy_remapped(struct filedesc *fdp, const int *fds, size_t nfds,
 		error = remap_copy_ioctls(newfdp->fd_ofiles, nfds);
 	FILEDESC_UNLOCK(fdp);
 	if (error != 0) {
-		fdrelease_slots(newfdp->fd_ofiles, done, NULL);
+		remap_release(newfdp->fd_ofiles, done);
 		fdfree_table(newfdp);
 		return (error);
 	}
@@ -212,6 +286,6 @@ void
 fdescfree_remapped(struct filedesc *fdp)
 {
 
-	fdrelease_slots(fdp->fd_ofiles, (size_t)(fdp->fd_lastfile + 1), NULL);
+	remap_release(fdp->fd_ofiles, (size_t)(fdp->fd_lastfile + 1));
 	fdfree_table(fdp);
 }
