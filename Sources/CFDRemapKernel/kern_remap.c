@@ -92,14 +92,16 @@ remap_gather(const struct filedesc *fdp, const int *fds, size_t nfds,
 	unsigned int runlen = 0;
 	uintptr_t ioctls = 0;
 	struct file *fp, *run = NULL;
-	size_t i;
+	size_t i, pfent = REMAP_PF_ENT, pffile = REMAP_PF_FILE;
 	int error = 0;
 
+	if (last < REMAP_PF_MIN)
+		pfent = pffile = nfds;		/* in cache: no prefetch */
 	for (i = 0; i < nfds; i++) {
-		if (i + REMAP_PF_ENT < nfds)
-			remap_prefetch_entry(ofde, last, fds[i + REMAP_PF_ENT]);
-		if (i + REMAP_PF_FILE < nfds)
-			remap_prefetch_file(ofde, last, fds[i + REMAP_PF_FILE]);
+		if (i + pfent < nfds)
+			remap_prefetch_entry(ofde, last, fds[i + pfent]);
+		if (i + pffile < nfds)
+			remap_prefetch_file(ofde, last, fds[i + pffile]);
 		if ((unsigned int)fds[i] > last) {
 			error = EBADF;
 			break;
