@@ -10,6 +10,7 @@
 //                remap loop), written plainly over the core's structures
 //   Remap        remapping tables of 1K to 16M descriptors, ours against
 //                the baselines
+//   CLaunchBench descriptors to pass, and posix_spawn with file actions
 //   Launch       starting a program with remapped descriptors
 import PackageDescription
 
@@ -26,6 +27,7 @@ let package = Package(
             name: "CRemapBench",
             dependencies: [.product(name: "CFDRemapKernel", package: "FDRemap")]
         ),
+        .target(name: "CLaunchBench"),
         .executableTarget(
             name: "Remap",
             dependencies: [
@@ -35,6 +37,15 @@ let package = Package(
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/Remap",
+            plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
+        ),
+        .executableTarget(
+            name: "Launch",
+            dependencies: [
+                "CLaunchBench",
+                .product(name: "Benchmark", package: "benchmark"),
+            ],
+            path: "Benchmarks/Launch",
             plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]
         ),
     ]

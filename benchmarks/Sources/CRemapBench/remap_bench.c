@@ -5,7 +5,6 @@
 #define	_GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
-#include <malloc.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -374,12 +373,12 @@ freebsd_fdescfree_remapped(struct filedesc *fdp, int alloc)
 	freebsd_free(alloc, fdp);
 }
 
-/* The table's struct, slots and bitmap, as allocated. */
+/* The table's struct, slots and bitmap. */
 size_t
 bench_table_bytes(const struct filedesc *fdp)
 {
+	size_t nfiles = (size_t)fdp->fd_nfiles;
 
-	return (malloc_usable_size((void *)(uintptr_t)fdp) +
-	    malloc_usable_size(fdp->fd_ofiles) +
-	    malloc_usable_size(fdp->fd_map));
+	return (sizeof(*fdp) + nfiles * sizeof(*fdp->fd_ofiles) +
+	    NDSLOTS(nfiles) * NDSLOTSIZE);
 }

@@ -79,9 +79,10 @@ int	freebsd_fdcopy_remapped(struct filedesc *fdp, const int *fds,
 void	freebsd_fdescfree_remapped(struct filedesc *fdp, int alloc);
 
 /*
- * Bytes the table proper occupies: its struct, slots and bitmap, as the
- * allocator sized them (malloc_usable_size(3)), whichever allocator it
- * came from.
+ * Bytes the table occupies: its struct, its fd_nfiles slots and their
+ * bitmap.  The allocator's rounding is not included: the core puts big
+ * blocks on superpage boundaries, which can leave up to 2 MiB of
+ * address space around a block that is never touched.
  */
 size_t	bench_table_bytes(const struct filedesc *fdp);
 

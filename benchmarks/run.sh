@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Run FDRemap's benchmarks and write the results: benchmarks/results.md,
+# benchmarks/scaling.svg, and the results part of benchmarks/RESULTS.md.
+#
+#   benchmarks/run.sh                      everything (about 25 minutes)
+#   benchmarks/run.sh --filter 'Remap\.1M\..*'   any package-benchmark
+#                                          options are passed through
+#
+# The raw export stays in benchmarks/.results/ (not committed).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+out="$here/.results"
+mkdir -p "$out"
+rm -f "$out"/*.influx.csv
+
+{
+	echo "date:    $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "cpu:     $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores," \
+	    "L2 $(lscpu | sed -n 's/^L2 cache: *//p'), L3 $(lscpu | sed -n 's/^L3 cache: *//p')"
+	echo "memory:  $(free -g | awk '/^Mem:/ { print $2 " GiB" }')"
+	echo "kernel:  $(uname -sr)"
+	echo "THP:     $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null)"
+	echo "swift:   $(swift --version 2>/dev/null | head -1)"
+	echo "load:    $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at the start"
+} >"$out/machine.txt"
+
+start=$(date +%s)
+swift package --package-path "$here" --allow-writing-to-directory "$out" \
+    benchmark --format influx --path "$out" --no-progress "$@"
+echo "run:     $(( ($(date +%s) - start) / 60 )) min; load $(cut -d' ' -f1-3 /proc/loadavg) at the end" \
+    >>"$out/machine.txt"
+python3 "$here/report.py" "$out"/*.influx.csv "$out/machine.txt"
