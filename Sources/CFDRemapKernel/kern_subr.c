@@ -114,14 +114,22 @@ mem_allocated(void *p)
 #endif
 
 /*
- * The last superpage block freed, kept for the next large allocation: a
- * hot path that remaps tables frees one and soon builds another of about
- * the same size, and having the kernel zero 48 MiB of fresh superpages
- * costs some 2 ns a slot.  Its pages are MADV_FREE while it waits, so the
- * system takes them back under memory pressure.  One block at most.
+ * The last few superpage blocks freed, kept for the next large
+ * allocations: a hot path that remaps tables frees one (and the copied-in
+ * descriptor list beside it) and soon builds another of about the same
+ * size, and having the kernel zero 48 MiB of fresh superpages costs some
+ * 2 ns a slot.  Their pages are MADV_FREE while they wait, so the system
+ * takes them back under memory pressure.  A freed block replaces the
+ * smallest kept one when all slots are taken.
  */
+#define	SPCACHE_SLOTS	4
+
 #ifndef FDR_SANITIZED
-static void *spcache;
+static struct {
+	pthread_mutex_t	 sc_lock;
+	void		*sc_block[SPCACHE_SLOTS];
+	size_t		 sc_size[SPCACHE_SLOTS];	/* usable sizes */
+} spcache = { .sc_lock = PTHREAD_MUTEX_INITIALIZER };
 #endif
 
 /* Whether p, of usable size n, is a block of superpages. */
@@ -134,21 +142,31 @@ superpage_block(const void *p, size_t n)
 }
 
 #ifndef FDR_SANITIZED
-/* A kept superpage block that fits size bytes, or NULL. */
+/*
+ * The smallest kept block that holds size bytes and is not more than
+ * twice as large, taken out of the cache; NULL when there is none.
+ */
 static void *
 spcache_take(size_t size)
 {
-	void *p;
-	size_t n;
+	void *p = NULL;
+	int i, best = -1;
 
-	p = __atomic_exchange_n(&spcache, NULL, __ATOMIC_ACQ_REL);
-	if (p == NULL)
-		return (NULL);
-	n = malloc_usable_size(p);
-	if (n >= size && n - size < size + SUPERPAGE_SIZE)
-		return (p);
-	free(p);
-	return (NULL);
+	pthread_mutex_lock(&spcache.sc_lock);
+	for (i = 0; i < SPCACHE_SLOTS; i++) {
+		if (spcache.sc_block[i] == NULL ||
+		    spcache.sc_size[i] < size ||
+		    spcache.sc_size[i] - size >= size + SUPERPAGE_SIZE)
+			continue;
+		if (best < 0 || spcache.sc_size[i] < spcache.sc_size[best])
+			best = i;
+	}
+	if (best >= 0) {
+		p = spcache.sc_block[best];
+		spcache.sc_block[best] = NULL;
+	}
+	pthread_mutex_unlock(&spcache.sc_lock);
+	return (p);
 }
 
 /* free(3), keeping the block when it is of superpages. */
@@ -156,11 +174,29 @@ static void
 mem_release(void *p)
 {
 	size_t n;
+	int i, victim = 0;
 
 	n = malloc_usable_size(p);
 	if (superpage_block(p, n)) {
 		(void)madvise(p, n & ~(SUPERPAGE_SIZE - 1), MADV_FREE);
-		p = __atomic_exchange_n(&spcache, p, __ATOMIC_ACQ_REL);
+		pthread_mutex_lock(&spcache.sc_lock);
+		for (i = 0; i < SPCACHE_SLOTS; i++) {
+			if (spcache.sc_block[i] == NULL) {
+				victim = i;
+				break;
+			}
+			if (spcache.sc_size[i] < spcache.sc_size[victim])
+				victim = i;
+		}
+		if (spcache.sc_block[victim] == NULL ||
+		    spcache.sc_size[victim] < n) {
+			void *old = spcache.sc_block[victim];
+
+			spcache.sc_block[victim] = p;
+			spcache.sc_size[victim] = n;
+			p = old;
+		}
+		pthread_mutex_unlock(&spcache.sc_lock);
 	}
 	free(p);
 }
