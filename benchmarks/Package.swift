@@ -43,6 +43,7 @@ let package = Package(
             name: "Launch",
             dependencies: [
                 "CLaunchBench",
+                "CRemapBench",
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/Launch",

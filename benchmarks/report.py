@@ -27,6 +27,7 @@ IMPLS = [
     ("freebsd", "FreeBSD 11 loop, core's allocator"),
     ("freebsd.malloc", "FreeBSD 11 loop, calloc(3)"),
     ("swift.array", "Swift: fds.map { table[$0] }"),
+    ("refcount", "only the atomic inc / dec of each file"),
     ("gather", "gather loop (no checks, no counting)"),
     ("memcpy", "memcpy of the entries"),
 ]
@@ -34,7 +35,7 @@ COLORS = {
     "ours": "#d62728", "exec": "#ff9896", "swift.module": "#9467bd",
     "freebsd": "#1f77b4",
     "freebsd.malloc": "#aec7e8", "swift.array": "#8c564b",
-    "gather": "#2ca02c", "memcpy": "#7f7f7f",
+    "refcount": "#bcbd22", "gather": "#2ca02c", "memcpy": "#7f7f7f",
 }
 
 

@@ -483,12 +483,15 @@ unlock:
  * Release slots 0 .. n-1 of a table: free each used slot's capabilities
  * and drop its reference, with td for the close hooks.  The files are
  * scattered in memory: each is prefetched for writing a few slots ahead,
- * so that the locked decrements do not wait on memory one by one.
+ * so that the locked decrements do not wait on memory one by one.  A run
+ * of slots holding one file (as a remapped list naming one descriptor
+ * many times makes) drops its references with one locked instruction.
  */
 void
 fdrelease_slots(struct filedescent *fde, size_t n, struct thread *td)
 {
-	struct file *fp;
+	unsigned int runlen = 0;
+	struct file *fp, *run = NULL;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
@@ -499,8 +502,17 @@ fdrelease_slots(struct filedescent *fde, size_t n, struct thread *td)
 			continue;
 		if (fde[i].fde_caps.fc_ioctls != NULL)
 			filecaps_free(&fde[i].fde_caps);
-		(void)fdrop_inl(fp, td);
+		if (fp == run) {
+			runlen++;
+			continue;
+		}
+		if (run != NULL)
+			(void)fdrop_n(run, runlen, td);
+		run = fp;
+		runlen = 1;
 	}
+	if (run != NULL)
+		(void)fdrop_n(run, runlen, td);
 }
 
 /*

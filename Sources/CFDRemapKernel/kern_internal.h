@@ -106,6 +106,22 @@ fdrop_inl(struct file *fp, struct thread *td)
 	return (fdrop_last(fp, td));
 }
 
+/*
+ * k references dropped at once (a run of slots holding one file), the
+ * last one closing the file as fdrop() does.
+ */
+static inline int
+fdrop_n(struct file *fp, unsigned int k, struct thread *td)
+{
+	unsigned int old;
+
+	old = __atomic_fetch_sub(&fp->f_count, k, __ATOMIC_ACQ_REL);
+	assert(old >= k);
+	if (old != k)
+		return (0);
+	return (fdrop_last(fp, td));
+}
+
 #define	NDSLOT(x)	((x) / NDENTRIES)
 #define	NDBIT(x)	((NDSLOTTYPE)1 << ((x) % NDENTRIES))
 

@@ -60,20 +60,6 @@ remap_hold(struct file *fp, unsigned int k)
 }
 
 /*
- * Drop k references on fp at once, closing it if they were the last.
- */
-static inline void
-remap_drop(struct file *fp, unsigned int k)
-{
-	unsigned int old;
-
-	old = __atomic_fetch_sub(&fp->f_count, k, __ATOMIC_ACQ_REL);
-	assert(old >= k);
-	if (old == k)
-		(void)fdrop_last(fp, NULL);
-}
-
-/*
  * Copy entry fds[i] of the old table to nfde[i] for each i in order,
  * taking a reference per copy, until the first bad descriptor.  Sets
  * *donep to the number of entries copied and *ioctlsp non-zero if any of
@@ -132,39 +118,6 @@ remap_gather(const struct filedesc *fdp, const int *fds, size_t nfds,
 	*donep = i;
 	*ioctlsp = ioctls;
 	return (error);
-}
-
-/*
- * Release slots 0 .. n-1 of a remapped table: free each used slot's
- * capabilities and drop its reference, runs of one file together.  The
- * files are prefetched for writing ahead of their locked decrements.
- */
-static void
-remap_release(struct filedescent *fde, size_t n)
-{
-	unsigned int runlen = 0;
-	struct file *fp, *run = NULL;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (i + REMAP_PF_FILE < n &&
-		    (fp = fde[i + REMAP_PF_FILE].fde_file) != NULL)
-			__builtin_prefetch(fp, 1, 3);
-		if ((fp = fde[i].fde_file) == NULL)
-			continue;
-		if (fde[i].fde_caps.fc_ioctls != NULL)
-			filecaps_free(&fde[i].fde_caps);
-		if (fp == run) {
-			runlen++;
-			continue;
-		}
-		if (run != NULL)
-			remap_drop(run, runlen);
-		run = fp;
-		runlen = 1;
-	}
-	if (run != NULL)
-		remap_drop(run, runlen);
 }
 
 /*
@@ -260,7 +213,7 @@ fdcopy_remapped(struct filedesc *fdp, const int *fds, size_t nfds,
 		error = remap_copy_ioctls(newfdp->fd_ofiles, nfds);
 	FILEDESC_UNLOCK(fdp);
 	if (error != 0) {
-		remap_release(newfdp->fd_ofiles, done);
+		fdrelease_slots(newfdp->fd_ofiles, done, NULL);
 		fdfree_table(newfdp);
 		return (error);
 	}
@@ -288,6 +241,6 @@ void
 fdescfree_remapped(struct filedesc *fdp)
 {
 
-	remap_release(fdp->fd_ofiles, (size_t)(fdp->fd_lastfile + 1));
+	fdrelease_slots(fdp->fd_ofiles, (size_t)(fdp->fd_lastfile + 1), NULL);
 	fdfree_table(fdp);
 }

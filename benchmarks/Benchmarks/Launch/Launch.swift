@@ -6,6 +6,7 @@
 // program and waits for it to exit; "launch (ns)" is that time.
 import Benchmark
 import CLaunchBench
+import CRemapBench
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -40,24 +41,13 @@ final class Sources: @unchecked Sendable {
         let base = sourceBase(k)
         guard launch_open_sources(base, Int32(k)) == 0
         else { fatalError("cannot open \(k) descriptors") }
-        var rng = SplitMix(seed: 0x1a0c_0001 &+ UInt64(k))
+        var perm = [CInt](repeating: 0, count: k)
+        _ = bench_list_fill(Int32(BENCH_LIST_RANDOM.rawValue), &perm, k, 0x1a0c_0001)
         self.base = base
-        fds = (0..<Int32(k)).map { base + $0 }.shuffled(using: &rng)
+        fds = perm.map { base + $0 }
     }
 
     deinit { launch_close_sources(base, Int32(fds.count)) }
-}
-
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
 }
 
 nonisolated(unsafe) var sources: Sources?

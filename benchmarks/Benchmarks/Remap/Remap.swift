@@ -136,26 +136,18 @@ final class ArrayFixture: @unchecked Sendable {
     let fds: [Int32]
 
     init(size: Size, list: List) {
-        var table = (0..<size.n).map { OpenFile(flags: $0) }
-        if list.scatteredTable {
-            var rng = SplitMix(seed: tableSeed)
-            table.shuffle(using: &rng)
-        }
-        self.table = table
+        let table = (0..<size.n).map { OpenFile(flags: $0) }
+        self.table = list.scatteredTable
+            ? permutation(size.n, seed: tableSeed).map { table[$0] } : table
         fds = list.descriptors(n: size.n)
     }
 }
 
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
+/// A random permutation of 0 ..< n, seeded (the C lists' generator).
+func permutation(_ n: Int, seed: UInt64) -> [Int] {
+    var perm = [CInt](repeating: 0, count: n)
+    _ = bench_list_fill(Int32(BENCH_LIST_RANDOM.rawValue), &perm, n, seed)
+    return perm.map(Int.init)
 }
 
 /// A `ModelProcess` with `n` files opened through the Swift API.
@@ -174,9 +166,7 @@ final class SwiftFixture: @unchecked Sendable {
         if list.scatteredTable {
             // Install a permuted copy: descriptor i then holds a file
             // allocated at a random place among the others.
-            var perm = (0..<Int32(size.n)).map { $0 }
-            var rng = SplitMix(seed: tableSeed)
-            perm.shuffle(using: &rng)
+            let perm = permutation(size.n, seed: tableSeed).map { Int32($0) }
             process.install(try process.remap(perm))
         }
         let td = withUnsafePointer(to: process) {
@@ -209,6 +199,9 @@ enum Implementation: String, CaseIterable {
     case freebsdMalloc = "freebsd.malloc"
     /// old[fds[i]] into warm memory, no checks, no counting.
     case gather
+    /// Only the atomic increment (copy) and decrement (free) of each
+    /// entry's file: the floor of reference counting.
+    case refcount
     /// fds.map { table[$0] } over an array of class references.
     case swiftArray = "swift.array"
     /// ModelProcess.remap and dropping the result; each iteration also
@@ -235,7 +228,7 @@ func register(_ impl: Implementation, _ list: List, _ size: Size) {
         maxIterations: size.maxIterations)
     let name = "Remap.\(size.label).\(list.rawValue).\(impl.rawValue)"
     switch impl {
-    case .ours, .exec, .freebsd, .freebsdMalloc, .gather:
+    case .ours, .exec, .freebsd, .freebsdMalloc, .gather, .refcount:
         Benchmark(name, configuration: config) { benchmark in
             runC(impl, cFixture!, benchmark)
         } setup: {
@@ -360,6 +353,13 @@ func runC(_ impl: Implementation, _ f: CFixture, _ benchmark: Benchmark) {
             bench_gather(f.dst, fdp.pointee.fd_ofiles, list.baseAddress, n)
             let t1 = bench_now_ns()
             record(benchmark, n: n, copy: t1 - t0, free: 0)
+        case .refcount:
+            let t0 = bench_now_ns()
+            bench_refcount_hold(fdp.pointee.fd_ofiles, list.baseAddress, n)
+            let t1 = bench_now_ns()
+            bench_refcount_drop(fdp.pointee.fd_ofiles, list.baseAddress, n)
+            let t2 = bench_now_ns()
+            record(benchmark, n: n, copy: t1 - t0, free: t2 - t1)
         default:
             fatalError("not a C implementation: \(impl)")
         }

@@ -180,6 +180,28 @@ bench_gather(struct filedescent *dst, const struct filedescent *old,
 		dst[i] = old[fds[i]];
 }
 
+/* One atomic increment per entry's file: the floor of fhold. */
+void
+bench_refcount_hold(const struct filedescent *old, const int *fds, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		__atomic_fetch_add(&old[fds[i]].fde_file->f_count, 1,
+		    __ATOMIC_RELAXED);
+}
+
+/* One atomic decrement per entry's file: the floor of fdrop. */
+void
+bench_refcount_drop(const struct filedescent *old, const int *fds, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		__atomic_fetch_sub(&old[fds[i]].fde_file->f_count, 1,
+		    __ATOMIC_ACQ_REL);
+}
+
 /* calloc(3) from the allocator the baseline was given. */
 static void *
 freebsd_calloc(int alloc, size_t nmemb, size_t size)

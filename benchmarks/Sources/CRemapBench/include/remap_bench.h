@@ -57,6 +57,16 @@ void	bench_memcpy(struct filedescent *dst, const struct filedescent *src,
 void	bench_gather(struct filedescent *dst, const struct filedescent *old,
 	    const int *fds, size_t n);
 
+/*
+ * The floor of reference counting: a plain loop that takes, then drops,
+ * one reference on the file of each old[fds[i]] (the atomic add and
+ * subtract of fhold and fdrop), copying nothing and checking nothing.
+ */
+void	bench_refcount_hold(const struct filedescent *old, const int *fds,
+	    size_t n);
+void	bench_refcount_drop(const struct filedescent *old, const int *fds,
+	    size_t n);
+
 /* Allocators the FreeBSD baseline can be given. */
 #define	FREEBSD_ALLOC_FDR	0	/* the core's fdr_calloc (superpages) */
 #define	FREEBSD_ALLOC_LIBC	1	/* plain calloc(3) */
