@@ -105,12 +105,10 @@ private enum TreeReader {
                 }
                 // The container is over: finished, or malformed.
                 let frame = stack.removeLast()
+                let error = frame.map?.pointee.error ?? frame.seq!.pointee.error
                 frame.release()
-                if let it = frame.map, it.pointee.error != 0 {
-                    throw Errno(rawValue: it.pointee.error)
-                }
-                if let it = frame.seq, it.pointee.error != 0 {
-                    throw Errno(rawValue: it.pointee.error)
+                if error != 0 {
+                    throw Errno(rawValue: error)
                 }
                 done = frame.map != nil ? .map(frame.pairs) : .seq(frame.elements)
             }
