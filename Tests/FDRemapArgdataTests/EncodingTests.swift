@@ -9,6 +9,7 @@ import Testing
 @Suite struct SpecExamples {
     @Test func theSpecsExamplesAsExactBytes() throws {
         let n = Nodes()
+        defer { withExtendedLifetime(n) {} }
         #expect(cSerialize(n.int(0)).bytes == hex("05"))
         #expect(cSerialize(n.int(-1)).bytes == hex("05 ff"))
         #expect(cSerialize(n.int(128)).bytes == hex("05 00 80"))
@@ -46,6 +47,7 @@ import Testing
         #expect(Argdata.binary(payload).serialize().bytes == [1] + payload)
         #expect(Argdata.binary([]).serialize().bytes == [1])
         let n = Nodes()
+        defer { withExtendedLifetime(n) {} }
         payload.withUnsafeBytes { raw in
             let ad = n.keep(argdata_create_binary(raw.baseAddress, raw.count))
             #expect(cSerialize(ad).bytes == [1] + payload)
@@ -70,6 +72,7 @@ import Testing
 
     @Test func fdIsFourBytesBigEndian() throws {
         let n = Nodes()
+        defer { withExtendedLifetime(n) {} }
         let (bytes, fds) = cSerialize(n.fd(1234))
         #expect(bytes == hex("03 00 00 00 00") && fds == [1234])
         #expect(argdata_create_fd(-1) == nil && errno == EBADF)
@@ -105,6 +108,7 @@ import Testing
     ])
     func floatIsEightBytesBigEndianBitForBit(value: Double, payload: String) throws {
         let n = Nodes()
+        defer { withExtendedLifetime(n) {} }
         let ad = n.keep(argdata_create_float(value))
         #expect(cSerialize(ad).bytes == [4] + hex(payload))
         var back = 0.0
@@ -131,6 +135,7 @@ import Testing
         #expect(Argdata.int(value).serialize().bytes == expected)
         #expect(try Argdata(decoding: expected) == .int(value))
         let n = Nodes()
+        defer { withExtendedLifetime(n) {} }
         if let s = Int(exactly: value) {
             #expect(cSerialize(n.keep(argdata_create_int_s(s))).bytes == expected)
         }
@@ -141,6 +146,7 @@ import Testing
 
     @Test func mapIsKeyValueSubFieldsInOrder() throws {
         let n = Nodes()
+        defer { withExtendedLifetime(n) {} }
         // Keys are neither sorted nor de-duplicated.
         let map = n.map([(n.str("b"), n.int(1)), (n.str("a"), n.int(2)), (n.str("b"), n.int(3))])
         let expected = [6] + field(hex("08 62 00")) + field(hex("05 01"))
@@ -172,6 +178,7 @@ import Testing
         #expect(try Argdata(decoding: bytes) == .str(s))
         #expect(Argdata.str("").serialize().bytes == hex("08 00"))
         let n = Nodes()
+        defer { withExtendedLifetime(n) {} }
         let ad = n.str("abc")
         var p: UnsafePointer<CChar>? = nil
         var len = 0
@@ -190,6 +197,7 @@ import Testing
         let expected = [9] + hex(payload)
         var ts = timespec(tv_sec: Int(sec), tv_nsec: Int(nsec))
         let n = Nodes()
+        defer { withExtendedLifetime(n) {} }
         let ad = n.keep(argdata_create_timestamp(&ts))
         #expect(cSerialize(ad).bytes == expected)
         var back = timespec()

@@ -20,6 +20,7 @@ func nestedSeqBytes(depth: Int, inner: [UInt8]) -> [UInt8] {
 @Suite struct Descriptors {
     @Test func renumberedInOrderOfFirstAppearanceKeysBeforeValues() {
         let n = Nodes()
+        defer { withExtendedLifetime(n) {} }
         // Depth first, each key before its value: 9, 4, 7, 4, 9, 2, 7.
         let inner = n.seq([n.fd(7), n.fd(4)])
         let map = n.map([(n.fd(9), n.fd(4)), (n.str("k"), inner), (n.fd(9), n.fd(2))])
@@ -73,11 +74,13 @@ func nestedSeqBytes(depth: Int, inner: [UInt8]) -> [UInt8] {
         #expect(withDecoded(bytes, table: [10, 11, 12, 13]) { cSerialize($0, collect: false) }
                 == (bytes, []))
         let n = Nodes()
+        defer { withExtendedLifetime(n) {} }
         #expect(cSerialize(n.seq([n.fd(8)]), collect: false) == (hex("07 85 03 00 00 00 00"), []))
     }
 
     @Test func aDecodedBufferInsideAMadeTreeShareTheList() {
         let n = Nodes()
+        defer { withExtendedLifetime(n) {} }
         var table: UnsafeBufferPointer<CInt> = UnsafeBufferPointer(start: nil, count: 0)
         let raw = UnsafeMutablePointer<CInt>.allocate(capacity: 2)
         defer { raw.deallocate() }
@@ -96,6 +99,7 @@ func nestedSeqBytes(depth: Int, inner: [UInt8]) -> [UInt8] {
     @Test func hashTableAndLinearFallbackGiveTheSameOutput() {
         // 3,000 distinct descriptors, each used twice, in a scrambled order.
         let n = Nodes()
+        defer { withExtendedLifetime(n) {} }
         var rng = SplitMix(seed: 42)
         let numbers = (0..<3000).map { CInt($0 * 7 + 3) }.shuffled(using: &rng)
         let leaves = (numbers + numbers.shuffled(using: &rng)).map { n.fd($0) }
@@ -144,6 +148,7 @@ func nestedSeqBytes(depth: Int, inner: [UInt8]) -> [UInt8] {
 
     @Test func aMadeTreeNested100000LevelsSerialisesLikeTheBuffer() {
         let n = Nodes()
+        defer { withExtendedLifetime(n) {} }
         var node = n.fd(17)
         for _ in 0..<Self.deep {
             node = n.seq([node])
@@ -213,6 +218,7 @@ func nestedSeqBytes(depth: Int, inner: [UInt8]) -> [UInt8] {
 
     @Test func aMadeDeepTreeWithoutMemoryForTheStackToo() {
         let n = Nodes()
+        defer { withExtendedLifetime(n) {} }
         var node = n.fd(3)
         for i in 0..<3000 {
             node = i % 2 == 0 ? n.seq([n.fd(CInt(i % 7)), node, n.int(i)]) : n.map([(n.str("k"), node)])
@@ -232,6 +238,7 @@ func nestedSeqBytes(depth: Int, inner: [UInt8]) -> [UInt8] {
 
     @Test func sharedValuesWhoseLengthWouldOverflowAreRefused() {
         let n = Nodes()
+        defer { withExtendedLifetime(n) {} }
         var node = n.int(1)
         var refused = false
         for _ in 0..<70 {

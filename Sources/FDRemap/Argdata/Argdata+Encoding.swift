@@ -21,22 +21,25 @@ extension Argdata {
     /// the way Swift allocation does: it traps.
     public func serialize() -> (bytes: [UInt8], fds: [FileDescriptor]) {
         let tree = CTree()
-        let root = tree.build(self)
-        var len = 0
-        var nfds = 0
-        argdata_serialized_length(root, &len, &nfds)
-        guard len > 0 else { return ([], []) }   // null
-        var fds = [CInt](repeating: -1, count: nfds)
-        var used = 0
-        let bytes = [UInt8](unsafeUninitializedCapacity: len) { buf, count in
-            // No descriptor value (nfds == 0) serialises the same without
-            // a list, so a nil base address is fine.
-            used = fds.withUnsafeMutableBufferPointer {
-                argdata_serialize(root, buf.baseAddress, $0.baseAddress)
+        // The C tree must outlive every use of root.
+        return withExtendedLifetime(tree) {
+            let root = tree.build(self)
+            var len = 0
+            var nfds = 0
+            argdata_serialized_length(root, &len, &nfds)
+            guard len > 0 else { return ([], []) }   // null
+            var fds = [CInt](repeating: -1, count: nfds)
+            var used = 0
+            let bytes = [UInt8](unsafeUninitializedCapacity: len) { buf, count in
+                // No descriptor value (nfds == 0) serialises the same
+                // without a list, so a nil base address is fine.
+                used = fds.withUnsafeMutableBufferPointer {
+                    argdata_serialize(root, buf.baseAddress, $0.baseAddress)
+                }
+                count = len
             }
-            count = len
+            return (bytes, fds[..<used].map { FileDescriptor(rawValue: $0) })
         }
-        return (bytes, fds[..<used].map { FileDescriptor(rawValue: $0) })
     }
 
     /// This tree as a YAML 1.2 document, as `argdata_print_yaml` prints
@@ -44,17 +47,19 @@ extension Argdata {
     /// `!fd "N"` (their numbers in this process).
     public func yaml() -> String {
         let tree = CTree()
-        let root = tree.build(self)
-        var text: UnsafeMutablePointer<CChar>? = nil
-        var size = 0
-        guard let fp = open_memstream(&text, &size) else {
-            fatalError("argdata: open_memstream: \(Errno(rawValue: errno))")
+        return withExtendedLifetime(tree) {
+            let root = tree.build(self)
+            var text: UnsafeMutablePointer<CChar>? = nil
+            var size = 0
+            guard let fp = open_memstream(&text, &size) else {
+                fatalError("argdata: open_memstream: \(Errno(rawValue: errno))")
+            }
+            argdata_print_yaml(root, fp)
+            fclose(fp)
+            defer { free(text) }
+            return String(decoding: UnsafeRawBufferPointer(start: text, count: size),
+                          as: UTF8.self)
         }
-        argdata_print_yaml(root, fp)
-        fclose(fp)
-        defer { free(text) }
-        return String(decoding: UnsafeRawBufferPointer(start: text, count: size),
-                      as: UTF8.self)
     }
 }
 
