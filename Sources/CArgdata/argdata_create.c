@@ -84,6 +84,7 @@ put_be(uint8_t *p, uint64_t v, size_t n)
 	}
 }
 
+/* A value over len serialised bytes at buf, not copied.  See argdata.h. */
 argdata_t *
 argdata_from_buffer(const void *buf, size_t len,
     int (*convert_fd)(void *, size_t), void *convert_fd_arg)
@@ -97,6 +98,7 @@ argdata_from_buffer(const void *buf, size_t len,
 	return (ad);
 }
 
+/* Binary data, not copied: NULL and E2BIG or ENOMEM. */
 argdata_t *
 argdata_create_binary(const void *buf, size_t len)
 {
@@ -112,6 +114,7 @@ argdata_create_binary(const void *buf, size_t len)
 	return (ad);
 }
 
+/* Descriptor fd (>= 0, else EBADF); renumbered when serialised. */
 argdata_t *
 argdata_create_fd(int fd)
 {
@@ -127,6 +130,7 @@ argdata_create_fd(int fd)
 	return (ad);
 }
 
+/* A double, stored as its 8 bytes, big-endian. */
 argdata_t *
 argdata_create_float(double value)
 {
@@ -138,6 +142,7 @@ argdata_create_float(double value)
 	return (scalar_create(ADT_FLOAT, payload, sizeof(payload)));
 }
 
+/* A signed integer in its shortest two's complement. */
 argdata_t *
 argdata_create_int_s(intmax_t value)
 {
@@ -148,6 +153,7 @@ argdata_create_int_s(intmax_t value)
 	    ad_int_encode(payload, raw, sizeof(raw))));
 }
 
+/* An unsigned integer: a leading 00 byte when its top bit is set. */
 argdata_t *
 argdata_create_int_u(uintmax_t value)
 {
@@ -188,6 +194,7 @@ container_len(argdata_t const *const *a, argdata_t const *const *b,
 	return (0);
 }
 
+/* A map over the caller's arrays: EINVAL, E2BIG or ENOMEM. */
 argdata_t *
 argdata_create_map(argdata_t const *const *keys,
     argdata_t const *const *values, size_t n)
@@ -210,6 +217,7 @@ argdata_create_map(argdata_t const *const *keys,
 	return (ad);
 }
 
+/* A sequence over the caller's array: EINVAL, E2BIG or ENOMEM. */
 argdata_t *
 argdata_create_seq(argdata_t const *const *entries, size_t n)
 {
@@ -230,6 +238,7 @@ argdata_create_seq(argdata_t const *const *entries, size_t n)
 	return (ad);
 }
 
+/* A string over the caller's bytes: EILSEQ unless valid UTF-8. */
 argdata_t *
 argdata_create_str(const char *buf, size_t len)
 {
@@ -249,6 +258,7 @@ argdata_create_str(const char *buf, size_t len)
 	return (ad);
 }
 
+/* A string over a C string. */
 argdata_t *
 argdata_create_str_c(const char *str)
 {
@@ -284,6 +294,7 @@ argdata_create_timestamp(const struct timespec *ts)
 	    ad_int_encode(payload, raw, sizeof(raw))));
 }
 
+/* Free one value; NULL and the constants are ignored. */
 void
 argdata_free(argdata_t *ad)
 {
