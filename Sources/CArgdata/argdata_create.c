@@ -166,32 +166,47 @@ argdata_create_int_u(uintmax_t value)
 }
 
 /*
- * The serialised length of a container of n elements taken from the
- * arrays a (and b, for maps: keys and values alternate) into *len: 0, or
- * EINVAL for a NULL element, E2BIG when it does not fit a size_t.
+ * A container of n elements taken from the arrays a (and b, for maps:
+ * keys and values alternate), not copied: NULL and EINVAL for a NULL
+ * element, E2BIG when its serialised length does not fit a size_t, ENOMEM.
  */
-static int
-container_len(argdata_t const *const *a, argdata_t const *const *b,
-    size_t n, size_t *len)
+static argdata_t *
+container_create(enum ad_kind kind, argdata_t const *const *a,
+    argdata_t const *const *b, size_t n)
 {
 	const argdata_t *e;
+	argdata_t *ad;
 	size_t i, j, total, field;
 
 	total = 1;
 	for (i = 0; i < n; i++) {
-		for (j = 0; j < (b != NULL ? 2 : 1); j++) {
+		for (j = 0; j < (kind == AD_MAP ? 2 : 1); j++) {
 			e = j == 0 ? a[i] : b[i];
-			if (e == NULL)
-				return (EINVAL);
+			if (e == NULL) {
+				errno = EINVAL;
+				return (NULL);
+			}
 			field = ad_prefix_len(e->ad_len);
 			if (e->ad_len > SIZE_MAX - field ||
-			    total > SIZE_MAX - field - e->ad_len)
-				return (E2BIG);
+			    total > SIZE_MAX - field - e->ad_len) {
+				errno = E2BIG;
+				return (NULL);
+			}
 			total += field + e->ad_len;
 		}
 	}
-	*len = total;
-	return (0);
+	ad = node_alloc(kind, total, 0);
+	if (ad == NULL)
+		return (NULL);
+	if (kind == AD_MAP) {
+		ad->ad_map.keys = a;
+		ad->ad_map.values = b;
+		ad->ad_map.n = n;
+	} else {
+		ad->ad_seq.entries = a;
+		ad->ad_seq.n = n;
+	}
+	return (ad);
 }
 
 /* A map over the caller's arrays: EINVAL, E2BIG or ENOMEM. */
@@ -199,43 +214,16 @@ argdata_t *
 argdata_create_map(argdata_t const *const *keys,
     argdata_t const *const *values, size_t n)
 {
-	argdata_t *ad;
-	size_t len;
-	int error;
 
-	error = container_len(keys, values, n, &len);
-	if (error != 0) {
-		errno = error;
-		return (NULL);
-	}
-	ad = node_alloc(AD_MAP, len, 0);
-	if (ad != NULL) {
-		ad->ad_map.keys = keys;
-		ad->ad_map.values = values;
-		ad->ad_map.n = n;
-	}
-	return (ad);
+	return (container_create(AD_MAP, keys, values, n));
 }
 
 /* A sequence over the caller's array: EINVAL, E2BIG or ENOMEM. */
 argdata_t *
 argdata_create_seq(argdata_t const *const *entries, size_t n)
 {
-	argdata_t *ad;
-	size_t len;
-	int error;
 
-	error = container_len(entries, NULL, n, &len);
-	if (error != 0) {
-		errno = error;
-		return (NULL);
-	}
-	ad = node_alloc(AD_SEQ, len, 0);
-	if (ad != NULL) {
-		ad->ad_seq.entries = entries;
-		ad->ad_seq.n = n;
-	}
-	return (ad);
+	return (container_create(AD_SEQ, entries, NULL, n));
 }
 
 /* A string over the caller's bytes: EILSEQ unless valid UTF-8. */

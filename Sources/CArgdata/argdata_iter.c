@@ -18,24 +18,25 @@ enum iter_state {
 	IT_MADE,	/* made by argdata_create_map()/_seq() */
 };
 
-struct map_iter {
+/* What both iterators hold, first in each. */
+struct iter {
 	alignas(long) int error;
 	enum iter_state	state;
-	const uint8_t	*pos;
+	const uint8_t	*pos;		/* IT_BUFFER: the bytes left */
 	size_t		 rem;
-	size_t		 index;		/* IT_MADE: the current pair */
-	const argdata_t	*made;
+	const argdata_t	*made;		/* IT_MADE: the container, */
+	size_t		 index;		/*   the current element, */
+	size_t		 n;		/*   and their number */
+};
+
+struct map_iter {
+	struct iter	 it;
 	argdata_t	 key;
 	argdata_t	 value;
 };
 
 struct seq_iter {
-	alignas(long) int error;
-	enum iter_state	state;
-	const uint8_t	*pos;
-	size_t		 rem;
-	size_t		 index;		/* IT_MADE: the current entry */
-	const argdata_t	*made;
+	struct iter	 it;
 	argdata_t	 entry;
 };
 
@@ -43,31 +44,64 @@ _Static_assert(sizeof(struct map_iter) <= sizeof(argdata_map_iterator_t),
     "argdata_map_iterator_t is too small");
 _Static_assert(alignof(struct map_iter) <= alignof(argdata_map_iterator_t),
     "argdata_map_iterator_t is not aligned enough");
-_Static_assert(offsetof(struct map_iter, error) ==
+_Static_assert(offsetof(struct map_iter, it.error) ==
     offsetof(argdata_map_iterator_t, error), "error moved");
 _Static_assert(sizeof(struct seq_iter) <= sizeof(argdata_seq_iterator_t),
     "argdata_seq_iterator_t is too small");
 _Static_assert(alignof(struct seq_iter) <= alignof(argdata_seq_iterator_t),
     "argdata_seq_iterator_t is not aligned enough");
-_Static_assert(offsetof(struct seq_iter, error) ==
+_Static_assert(offsetof(struct seq_iter, it.error) ==
     offsetof(argdata_seq_iterator_t, error), "error moved");
 
 /*
- * Take the next sub-field of a serialised container into *ad, carrying
- * the descriptor conversion of proto: true, or false at the end (error 0)
- * or at malformed bytes (*error = EINVAL).
+ * Start it over ad, a container made of kind or serialised with tag:
+ * true when ad is serialised and its first element must now be taken
+ * (proto then carries its descriptor conversion); false otherwise, with
+ * EINVAL in error when ad is neither.
  */
 static bool
-take_field(const uint8_t **pos, size_t *rem, const argdata_t *proto,
-    argdata_t *ad, int *error)
+iter_start(struct iter *it, const argdata_t *ad, enum ad_kind kind,
+    uint8_t tag, argdata_t *proto)
+{
+
+	it->error = 0;
+	it->state = IT_END;
+	if (ad->ad_kind == kind) {
+		it->made = ad;
+		it->index = 0;
+		it->n = kind == AD_MAP ? ad->ad_map.n : ad->ad_seq.n;
+		if (it->n > 0)
+			it->state = IT_MADE;
+		return (false);
+	}
+	if (ad_payload(ad, tag, &it->pos, &it->rem) != 0) {
+		it->error = EINVAL;
+		return (false);
+	}
+	ad_init_buffer(proto, NULL, 0, ad->ad_buffer.convert,
+	    ad->ad_buffer.arg);
+	it->state = IT_BUFFER;
+	return (true);
+}
+
+/*
+ * Take the next sub-field of a serialised container into *ad, with the
+ * descriptor conversion of proto: true, or false at the end (error 0)
+ * or at malformed bytes (EINVAL); the iteration is over then.
+ */
+static bool
+iter_take(struct iter *it, const argdata_t *proto, argdata_t *ad)
 {
 	const uint8_t *field;
 	size_t len;
 
-	if (*rem == 0)
+	if (it->rem == 0) {
+		it->state = IT_END;
 		return (false);
-	if (ad_parse_subfield(pos, rem, &field, &len) != 0) {
-		*error = EINVAL;
+	}
+	if (ad_parse_subfield(&it->pos, &it->rem, &field, &len) != 0) {
+		it->error = EINVAL;
+		it->state = IT_END;
 		return (false);
 	}
 	ad_init_buffer(ad, field, len, proto->ad_buffer.convert,
@@ -75,26 +109,24 @@ take_field(const uint8_t **pos, size_t *rem, const argdata_t *proto,
 	return (true);
 }
 
+/* Move a made container's iterator to its next element. */
+static void
+iter_advance(struct iter *it)
+{
+
+	if (it->state == IT_MADE && ++it->index == it->n)
+		it->state = IT_END;
+}
+
 /* Start iterating over the map ad (EINVAL and nothing when it is not). */
 void
 argdata_map_iterate(const argdata_t *ad, argdata_map_iterator_t *it_)
 {
-	struct map_iter *it = (struct map_iter *)(void *)it_;
+	struct map_iter *m = (struct map_iter *)(void *)it_;
 
-	it->error = 0;
-	it->state = IT_END;
-	if (ad->ad_kind == AD_MAP) {
-		it->state = ad->ad_map.n > 0 ? IT_MADE : IT_END;
-		it->made = ad;
-		it->index = 0;
-	} else if (ad_payload(ad, ADT_MAP, &it->pos, &it->rem) == 0) {
-		/* The conversion rides along in key and value. */
-		ad_init_buffer(&it->key, NULL, 0, ad->ad_buffer.convert,
-		    ad->ad_buffer.arg);
-		it->state = IT_BUFFER;
+	/* The conversion rides along in key. */
+	if (iter_start(&m->it, ad, AD_MAP, ADT_MAP, &m->key))
 		argdata_map_next(it_);
-	} else
-		it->error = EINVAL;
 }
 
 /* The current pair: true, or false when the iteration is over. */
@@ -102,16 +134,16 @@ bool
 argdata_map_get(const argdata_map_iterator_t *it_, const argdata_t **key,
     const argdata_t **value)
 {
-	const struct map_iter *it = (const struct map_iter *)(const void *)it_;
+	const struct map_iter *m = (const struct map_iter *)(const void *)it_;
 
-	switch (it->state) {
+	switch (m->it.state) {
 	case IT_BUFFER:
-		*key = &it->key;
-		*value = &it->value;
+		*key = &m->key;
+		*value = &m->value;
 		return (true);
 	case IT_MADE:
-		*key = it->made->ad_map.keys[it->index];
-		*value = it->made->ad_map.values[it->index];
+		*key = m->it.made->ad_map.keys[m->it.index];
+		*value = m->it.made->ad_map.values[m->it.index];
 		return (true);
 	default:
 		return (false);
@@ -122,65 +154,41 @@ argdata_map_get(const argdata_map_iterator_t *it_, const argdata_t **key,
 void
 argdata_map_next(argdata_map_iterator_t *it_)
 {
-	struct map_iter *it = (struct map_iter *)(void *)it_;
+	struct map_iter *m = (struct map_iter *)(void *)it_;
 	argdata_t proto;
 
-	switch (it->state) {
-	case IT_BUFFER:
-		proto = it->key;
-		if (!take_field(&it->pos, &it->rem, &proto, &it->key,
-		    &it->error)) {
-			it->state = IT_END;
-			break;
-		}
-		if (!take_field(&it->pos, &it->rem, &proto, &it->value,
-		    &it->error)) {
-			it->error = EINVAL;
-			it->state = IT_END;
-		}
-		break;
-	case IT_MADE:
-		if (++it->index == it->made->ad_map.n)
-			it->state = IT_END;
-		break;
-	default:
-		break;
+	if (m->it.state != IT_BUFFER) {
+		iter_advance(&m->it);
+		return;
 	}
+	proto = m->key;
+	if (iter_take(&m->it, &proto, &m->key) &&
+	    !iter_take(&m->it, &proto, &m->value))
+		m->it.error = EINVAL;
 }
 
 /* Start iterating over the sequence ad (EINVAL and nothing if not one). */
 void
 argdata_seq_iterate(const argdata_t *ad, argdata_seq_iterator_t *it_)
 {
-	struct seq_iter *it = (struct seq_iter *)(void *)it_;
+	struct seq_iter *q = (struct seq_iter *)(void *)it_;
 
-	it->error = 0;
-	it->state = IT_END;
-	if (ad->ad_kind == AD_SEQ) {
-		it->state = ad->ad_seq.n > 0 ? IT_MADE : IT_END;
-		it->made = ad;
-		it->index = 0;
-	} else if (ad_payload(ad, ADT_SEQ, &it->pos, &it->rem) == 0) {
-		ad_init_buffer(&it->entry, NULL, 0, ad->ad_buffer.convert,
-		    ad->ad_buffer.arg);
-		it->state = IT_BUFFER;
+	if (iter_start(&q->it, ad, AD_SEQ, ADT_SEQ, &q->entry))
 		argdata_seq_next(it_);
-	} else
-		it->error = EINVAL;
 }
 
 /* The current entry: true, or false when the iteration is over. */
 bool
 argdata_seq_get(const argdata_seq_iterator_t *it_, const argdata_t **entry)
 {
-	const struct seq_iter *it = (const struct seq_iter *)(const void *)it_;
+	const struct seq_iter *q = (const struct seq_iter *)(const void *)it_;
 
-	switch (it->state) {
+	switch (q->it.state) {
 	case IT_BUFFER:
-		*entry = &it->entry;
+		*entry = &q->entry;
 		return (true);
 	case IT_MADE:
-		*entry = it->made->ad_seq.entries[it->index];
+		*entry = q->it.made->ad_seq.entries[q->it.index];
 		return (true);
 	default:
 		return (false);
@@ -191,21 +199,13 @@ argdata_seq_get(const argdata_seq_iterator_t *it_, const argdata_t **entry)
 void
 argdata_seq_next(argdata_seq_iterator_t *it_)
 {
-	struct seq_iter *it = (struct seq_iter *)(void *)it_;
+	struct seq_iter *q = (struct seq_iter *)(void *)it_;
 	argdata_t proto;
 
-	switch (it->state) {
-	case IT_BUFFER:
-		proto = it->entry;
-		if (!take_field(&it->pos, &it->rem, &proto, &it->entry,
-		    &it->error))
-			it->state = IT_END;
-		break;
-	case IT_MADE:
-		if (++it->index == it->made->ad_seq.n)
-			it->state = IT_END;
-		break;
-	default:
-		break;
+	if (q->it.state != IT_BUFFER) {
+		iter_advance(&q->it);
+		return;
 	}
+	proto = q->entry;
+	(void)iter_take(&q->it, &proto, &q->entry);
 }
