@@ -206,7 +206,10 @@ void	 argdata_seq_next(argdata_seq_iterator_t *it);
 
 /*
  * Print ad as a YAML 1.2 document with CloudABI's tag directive, every
- * scalar tagged, strings double-quoted and escaped, descriptors as !fd.
+ * scalar tagged, strings double-quoted and escaped so that a YAML parser
+ * reads them back unchanged, descriptors as !fd "N".  Any depth prints:
+ * the indentation stops growing at 64 columns.  A malformed value prints
+ * as null, and a malformed tail of a container is left out.
  */
 void	 argdata_print_yaml(const argdata_t *ad, FILE *fp);
 

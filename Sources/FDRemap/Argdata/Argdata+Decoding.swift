@@ -129,20 +129,24 @@ private enum TreeReader {
         return a
     }
 
-    /// A frame for node when it is a sequence or a map.
+    /// A frame for node when it is a sequence or a map. The iterators
+    /// hold no pointers into themselves, so one tried on the stack can be
+    /// moved to the heap: scalars cost no allocation.
     static func open(_ node: OpaquePointer) -> Frame? {
-        let seq = UnsafeMutablePointer<argdata_seq_iterator_t>.allocate(capacity: 1)
-        argdata_seq_iterate(node, seq)
-        if seq.pointee.error == 0 {
-            return Frame(seq: seq)
+        var seq = argdata_seq_iterator_t()
+        argdata_seq_iterate(node, &seq)
+        if seq.error == 0 {
+            let it = UnsafeMutablePointer<argdata_seq_iterator_t>.allocate(capacity: 1)
+            it.initialize(to: seq)
+            return Frame(seq: it)
         }
-        seq.deallocate()
-        let map = UnsafeMutablePointer<argdata_map_iterator_t>.allocate(capacity: 1)
-        argdata_map_iterate(node, map)
-        if map.pointee.error == 0 {
-            return Frame(map: map)
+        var map = argdata_map_iterator_t()
+        argdata_map_iterate(node, &map)
+        if map.error == 0 {
+            let it = UnsafeMutablePointer<argdata_map_iterator_t>.allocate(capacity: 1)
+            it.initialize(to: map)
+            return Frame(map: it)
         }
-        map.deallocate()
         return nil
     }
 

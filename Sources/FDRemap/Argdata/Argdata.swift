@@ -21,7 +21,13 @@ import SystemPackage
 /// `.float(-0.0)` differs from `.float(0.0)`.
 ///
 /// Values nest through arrays, and Swift releases nested values
-/// recursively: decoding refuses trees deeper than ``maximumDepth``.
+/// recursively: decoding refuses trees deeper than ``maximumDepth``. (The
+/// C library walks any depth without recursion.)
+///
+/// `Argdata` is not `Codable`: a descriptor means something only in this
+/// process and in the list that ``serialize()`` returns beside the bytes,
+/// so no other format can carry it, and the argdata encoding itself is
+/// what ``serialize()`` and ``init(decoding:fds:)`` give.
 public enum Argdata: Sendable {
     /// No value (the empty encoding).
     case null
