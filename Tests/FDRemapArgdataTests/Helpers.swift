@@ -174,7 +174,7 @@ func scratchFile(_ tag: String) -> (fd: CInt, path: String) {
     let fd = mkstemp(&template)
     precondition(fd >= 0)
     _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-    let path = String(cString: template)
+    let path = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     unlink(path)
     return (fd, path + " (deleted)")
 }

@@ -58,7 +58,7 @@ private let pyYAML: URL? = {
         (.float(0.0), "!!float \"0\""), (.float(-0.0), "!!float \"-0\""),
         (.float(.nan), "!!float \".nan\""), (.float(.infinity), "!!float \".inf\""),
         (.float(-.infinity), "!!float \"-.inf\""),
-        (.float(5e-324), "!!float \"5e-324\""),
+        (.float(.leastNonzeroMagnitude), "!!float \"5e-324\""),
         (.int(Int128(Int64.min)), "!!int \"-9223372036854775808\""),
         (.int(Int128(UInt64.max)), "!!int \"18446744073709551615\""),
         (.int(.max), "!!int \"170141183460469231731687303715884105727\""),
