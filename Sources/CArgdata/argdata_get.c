@@ -211,7 +211,7 @@ argdata_get_str_c(const argdata_t *ad, const char **str)
 	error = argdata_get_str(ad, &buf, &len);
 	if (error != 0)
 		return (error);
-	if (memchr(buf, '\0', len) != NULL)
+	if (len > 0 && memchr(buf, '\0', len) != NULL)
 		return (EILSEQ);
 	*str = buf;
 	return (0);

@@ -142,12 +142,15 @@ put_leaf(uint8_t *out, const argdata_t *ad, struct fdtab *t)
 	}
 	switch (ad->ad_kind) {
 	case AD_BINARY:
+		/* The caller's pointer may be NULL when there are no bytes. */
 		*out = ADT_BINARY;
-		memcpy(out + 1, ad->ad_binary, len - 1);
+		if (len > 1)
+			memcpy(out + 1, ad->ad_binary, len - 1);
 		break;
 	case AD_STR:
 		*out = ADT_STR;
-		memcpy(out + 1, ad->ad_str, len - 2);
+		if (len > 2)
+			memcpy(out + 1, ad->ad_str, len - 2);
 		out[len - 1] = '\0';
 		break;
 	default:

@@ -57,6 +57,9 @@ import Testing
             #expect(p == raw.baseAddress && len == payload.count)  // not copied
         }
         #expect(try Argdata(decoding: [1] + payload) == .binary(payload))
+        // No bytes may come with no pointer.
+        #expect(cSerialize(n.keep(argdata_create_binary(nil, 0))).bytes == [1])
+        #expect(cSerialize(n.keep(argdata_create_str(nil, 0))).bytes == [8, 0])
     }
 
     @Test func boolIsNothingOrOne() throws {
