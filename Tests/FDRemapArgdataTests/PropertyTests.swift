@@ -32,7 +32,11 @@ struct TreeGenerator {
         "\u{feff}", "\u{fffd}", "\u{fffe}", "\u{ffff}", "\u{1F600}", "\u{10ffff}", "\u{d7ff}", "\u{e000}",
     ]
 
-    mutating func int(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &rng) }
+    /// A number in range (modulo bias is of no matter here; this is
+    /// cheaper than Int.random in debug builds).
+    mutating func int(_ range: ClosedRange<Int>) -> Int {
+        range.lowerBound + Int(rng.next() % UInt64(range.count))
+    }
 
     mutating func string() -> String {
         var s = String.UnicodeScalarView()
@@ -41,7 +45,7 @@ struct TreeGenerator {
                 s.append(Self.scalars[int(0...Self.scalars.count - 1)])
             } else {
                 // Any scalar value outside the surrogates.
-                var v = UInt32.random(in: 0...0x10ffff, using: &rng)
+                var v = UInt32(truncatingIfNeeded: rng.next() % 0x110000)
                 if (0xd800...0xdfff).contains(v) { v -= 0x800 }
                 s.append(Unicode.Scalar(v)!)
             }
@@ -52,7 +56,7 @@ struct TreeGenerator {
     mutating func scalar() -> Argdata {
         switch int(0...9) {
         case 0: return .null
-        case 1: return .binary((0..<int(0...20)).map { _ in UInt8.random(in: 0...255, using: &rng) })
+        case 1: return .binary((0..<int(0...20)).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
         case 2: return .bool(int(0...1) == 1)
         case 3:
             // A few descriptors, repeated; now and then an invalid one.
@@ -60,16 +64,16 @@ struct TreeGenerator {
         case 4:
             return .float(int(0...2) == 0
                 ? Self.specialDoubles[int(0...Self.specialDoubles.count - 1)]
-                : Double(bitPattern: UInt64.random(in: 0...UInt64.max, using: &rng)))
+                : Double(bitPattern: rng.next()))
         case 5:
             return .int(int(0...2) == 0
                 ? Self.specialInts[int(0...Self.specialInts.count - 1)]
-                : Int128(truncatingIfNeeded: Int64.random(in: .min ... .max, using: &rng)) >> int(0...63))
+                : Int128(Int64(bitPattern: rng.next())) >> int(0...63))
         case 6, 7: return .str(string())
         default:
             let ns: Int128 = int(0...3) == 0
                 ? Self.specialInts[int(0...Self.specialInts.count - 1)]
-                : Int128(Int64.random(in: .min ... .max, using: &rng)) * Int128(int(1...1_000_000))
+                : Int128(Int64(bitPattern: rng.next())) * Int128(int(1...1_000_000))
             return .timestamp(.init(nanosecondsSince1970: ns))
         }
     }

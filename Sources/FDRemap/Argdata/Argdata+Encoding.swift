@@ -101,6 +101,16 @@ final class CTree {
         return block
     }
 
+    /// The serialised true (2, 1), false (2) and invalid descriptor
+    /// (3, FF, FF, FF, FF), once a tree: C's argdata_true and
+    /// argdata_false, of an incomplete type, cannot be seen from Swift.
+    private lazy var constants: UnsafeRawPointer = copy([2, 1, 3, 0xff, 0xff, 0xff, 0xff])
+
+    /// A node over count bytes of the constants from offset.
+    private func constant(_ offset: Int, _ count: Int) -> OpaquePointer {
+        keep(argdata_from_buffer(constants + offset, count, nil, nil))
+    }
+
     /// A node over serialised bytes (a copy of them).
     private func serialised(_ bytes: [UInt8]) -> OpaquePointer {
         keep(argdata_from_buffer(copy(bytes), bytes.count, nil, nil))
@@ -143,10 +153,10 @@ final class CTree {
         case .binary(let bytes):
             return keep(argdata_create_binary(copy(bytes), bytes.count))
         case .bool(let b):
-            return serialised(b ? [2, 1] : [2])
+            return constant(0, b ? 2 : 1)
         case .fd(let fd):
             guard fd.rawValue >= 0 else {
-                return serialised([3, 0xff, 0xff, 0xff, 0xff])
+                return constant(2, 5)
             }
             return keep(argdata_create_fd(fd.rawValue))
         case .float(let d):
@@ -173,9 +183,10 @@ final class CTree {
             }
             return keep(argdata_create_seq(entries, elements.count))
         case .str(let s):
-            let utf8 = Array(s.utf8)
+            let utf8 = s.utf8
+            let bytes = utf8.withContiguousStorageIfAvailable { copy($0) } ?? copy(utf8)
             return keep(argdata_create_str(
-                copy(utf8).assumingMemoryBound(to: CChar.self), utf8.count))
+                bytes.assumingMemoryBound(to: CChar.self), utf8.count))
         case .timestamp(let t):
             if let sec = Int(exactly: t.seconds) {
                 var ts = timespec(tv_sec: sec, tv_nsec: Int(t.nanoseconds))
