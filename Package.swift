@@ -4,7 +4,9 @@
 //
 // The layers, each depending only on the ones before it:
 //   CFDRemapKernel  the kernel model in C (public headers: include/)
-//   FDRemap         the Swift face over it
+//   CArgdata        argdata in C (include/argdata.h), on the kernel's
+//                   allocator only
+//   FDRemap         the Swift face over them
 import PackageDescription
 
 let package = Package(
@@ -12,6 +14,7 @@ let package = Package(
     products: [
         .library(name: "FDRemap", targets: ["FDRemap"]),
         .library(name: "CFDRemapKernel", targets: ["CFDRemapKernel"]),
+        .library(name: "CArgdata", targets: ["CArgdata"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.0"),
@@ -25,10 +28,18 @@ let package = Package(
             sources: ["Sources/CFDRemapKernel"],
             publicHeadersPath: "include"
         ),
+        // Argdata, source-compatible with CloudABI's argdata.h.  Its
+        // module map points back at the top-level include/argdata.h.
+        .target(
+            name: "CArgdata",
+            dependencies: ["CFDRemapKernel"],
+            cSettings: [.headerSearchPath("../../include")]
+        ),
         .target(
             name: "FDRemap",
             dependencies: [
                 "CFDRemapKernel",
+                "CArgdata",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -38,10 +49,26 @@ let package = Package(
             dependencies: ["CFDRemapKernel"],
             path: "Sources/FuzzKernel"
         ),
+        // libFuzzer target for the argdata decoder (see .ci/run).
+        .executableTarget(
+            name: "fuzz-argdata",
+            dependencies: ["CArgdata"],
+            path: "Sources/FuzzArgdata",
+            cSettings: [.headerSearchPath("../../include")]
+        ),
         .testTarget(
             name: "FDRemapKernelTests",
             dependencies: [
                 "FDRemap",
+                "CFDRemapKernel",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .testTarget(
+            name: "FDRemapArgdataTests",
+            dependencies: [
+                "FDRemap",
+                "CArgdata",
                 "CFDRemapKernel",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]

@@ -3,10 +3,13 @@
  *
  *	fdremap/kernel.h	the kernel model: files, descriptor tables,
  *				processes, CloudABI's exec
+ *	argdata.h		argdata: the argument tree with descriptors,
+ *				its encoding, YAML and stream messages
  */
 #ifndef _FDREMAP_H_
 #define _FDREMAP_H_
 
 #include <fdremap/kernel.h>
+#include <argdata.h>
 
 #endif /* !_FDREMAP_H_ */
