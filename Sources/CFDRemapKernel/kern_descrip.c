@@ -495,8 +495,8 @@ fdrelease_slots(struct filedescent *fde, size_t n, struct thread *td)
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (i + REMAP_PF_FILE < n &&
-		    (fp = fde[i + REMAP_PF_FILE].fde_file) != NULL)
+		if (i + REMAP_PF_REL < n &&
+		    (fp = fde[i + REMAP_PF_REL].fde_file) != NULL)
 			__builtin_prefetch(fp, 1, 3);
 		if ((fp = fde[i].fde_file) == NULL)
 			continue;

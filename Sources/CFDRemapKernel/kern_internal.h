@@ -73,12 +73,19 @@ fd_get_lastfile_unlocked(struct filedesc *fdp)
  * entry has arrived and the file it points to is fetched for writing.
  * By the time slot i is processed both are in cache, and the locked
  * reference increment, which on x86 waits for nothing else, is short.
+ * The entry needs some 50 slots' time to arrive: 64/32 left the file
+ * prefetch waiting (1M random: 8.1 ns an entry; 128/64: 6.7; 128/96:
+ * 7.9).  Releasing a table prefetches each file REMAP_PF_REL slots
+ * ahead (1M random: 32: 6.3 ns an entry, 128: 5.0).
  */
 #ifndef REMAP_PF_ENT
-#define	REMAP_PF_ENT	64
+#define	REMAP_PF_ENT	128
 #endif
 #ifndef REMAP_PF_FILE
-#define	REMAP_PF_FILE	32
+#define	REMAP_PF_FILE	64
+#endif
+#ifndef REMAP_PF_REL
+#define	REMAP_PF_REL	128
 #endif
 
 /*
