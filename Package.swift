@@ -4,7 +4,9 @@
 //
 // The layers, each depending only on the ones before it:
 //   CFDRemapKernel  the kernel model in C (public headers: include/)
-//   FDRemap         the Swift face over it
+//   CFDRemapHost    the host launcher in C: real programs with exact
+//                   descriptor tables (include/fdremap/program.h)
+//   FDRemap         the Swift face over them
 import PackageDescription
 
 let package = Package(
@@ -12,6 +14,7 @@ let package = Package(
     products: [
         .library(name: "FDRemap", targets: ["FDRemap"]),
         .library(name: "CFDRemapKernel", targets: ["CFDRemapKernel"]),
+        .library(name: "CFDRemapHost", targets: ["CFDRemapHost"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.0"),
@@ -25,18 +28,42 @@ let package = Package(
             sources: ["Sources/CFDRemapKernel"],
             publicHeadersPath: "include"
         ),
+        // The host launcher.  Its header is include/fdremap/program.h; the
+        // module map in Sources/CFDRemapHost/include points back to it.
+        .target(
+            name: "CFDRemapHost",
+            dependencies: ["CFDRemapKernel"],
+            cSettings: [.headerSearchPath("../../include")]
+        ),
         .target(
             name: "FDRemap",
             dependencies: [
                 "CFDRemapKernel",
+                "CFDRemapHost",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
+        ),
+        // A program the launcher's tests start: it reports its descriptor
+        // table, arguments, environment and signal state back.
+        .executableTarget(
+            name: "fdremap-probe",
+            dependencies: ["CFDRemapHost"],
+            cSettings: [.headerSearchPath("../../include")]
         ),
         .testTarget(
             name: "FDRemapKernelTests",
             dependencies: [
                 "FDRemap",
                 "CFDRemapKernel",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .testTarget(
+            name: "FDRemapLaunchTests",
+            dependencies: [
+                "FDRemap",
+                "CFDRemapHost",
+                "fdremap-probe",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
