@@ -25,6 +25,7 @@ struct host_launch {
 	const struct program_attr *hl_attr;
 	unsigned int	 hl_flags;	/* attr's PROGRAM_TEST_* */
 	bool		 hl_spawn;	/* spawn a child, or exec */
+	bool		 hl_fdsfault;	/* fds could not be read to mirror */
 	pid_t		 hl_pid;	/* the child, after a spawn */
 };
 

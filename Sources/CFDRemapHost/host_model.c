@@ -242,6 +242,7 @@ host_mirror_add(struct thread *td, struct hostfile *hf, unsigned int flag)
 /* What the mirror is built from. */
 struct host_mirror {
 	uint64_t	*hm_map;	/* bit fd: mirror descriptor fd */
+	bool		 hm_fdsfault;	/* fds could not be read */
 	int		 hm_top;	/* highest marked, -1 when none */
 	int		 hm_execfd;	/* open executable or -1 */
 	unsigned int	 hm_execflag;	/* its model open flags */
@@ -283,9 +284,9 @@ host_mirror_build(struct thread *td, struct host_mirror *hm,
  * Decide which descriptors the mirror needs, following the model's
  * checks: none when the data alone is E2BIG; the real highest first when
  * fds is long (so that a huge fdslen is E2BIG without copying it); the
- * open entries of fds when they can be read (when they cannot, the model
- * finds the EFAULT itself); the executable; and the real highest when
- * fdslen goes past everything else.  Fills hm (hm_map allocated).
+ * open entries of fds when they can be read (hm_fdsfault when they
+ * cannot); the executable; and the real highest when fdslen goes past
+ * everything else.  Fills hm (hm_map allocated).
  */
 static int
 host_mirror_plan(struct host_mirror *hm, unsigned int flags, int execfd,
@@ -310,8 +311,10 @@ host_mirror_plan(struct host_mirror *hm, unsigned int flags, int execfd,
 			return (ENOMEM);
 		if (copyin(fds, kfds, nref * sizeof(*kfds)) == 0)
 			top = host_fds_validate(kfds, nref);
-		else
-			nref = 0;	/* EFAULT: the model will say so */
+		else {
+			nref = 0;
+			hm->hm_fdsfault = true;
+		}
 	}
 	if (execfd >= 0 && (oflags = fcntl(execfd, F_GETFL)) != -1) {
 		hm->hm_execfd = execfd;
@@ -345,7 +348,10 @@ out:
 /*
  * Run the model's proc_exec() over a mirror of the caller's table; its
  * activator (host_fileops) starts the real program.  Returns the model's
- * error, the activator's, or ENOMEM; frees everything it made.
+ * error, the activator's, or ENOMEM; frees everything it made.  When fds
+ * could not be read for the mirror, the model still decides what comes
+ * before looking at them (E2BIG, EFAULT for data, its own EFAULT for
+ * fds); anything after that is EFAULT, and nothing is launched.
  */
 int
 host_model_exec(struct host_launch *hl, int execfd, const void *data,
@@ -364,9 +370,12 @@ host_model_exec(struct host_launch *hl, int execfd, const void *data,
 		error = ENOMEM;
 		goto out;
 	}
+	hl->hl_fdsfault = hm.hm_fdsfault;
 	error = host_mirror_build(td, &hm, hl);
 	if (error == 0)
 		error = proc_exec(td, execfd, data, datalen, fds, fdslen);
+	if (hm.hm_fdsfault && error != E2BIG && error != ENOMEM)
+		error = EFAULT;
 	proc_destroy(td);
 out:
 	fdr_free(hm.hm_files);

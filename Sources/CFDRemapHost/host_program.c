@@ -42,6 +42,8 @@ host_fo_exec(struct file *fp, struct image_args *args,
 	struct rlimit rl;
 	int *src, n, i, error;
 
+	if (hl->hl_fdsfault)
+		return (EFAULT);	/* the mirror is not the caller's */
 	n = fdp->fd_lastfile + 1;
 	hp = fdr_calloc(1, sizeof(*hp));
 	src = fdr_malloc(((size_t)n + 1) * sizeof(*src));

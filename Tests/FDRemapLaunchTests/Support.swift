@@ -59,8 +59,10 @@ final class Opened {
         adopt(fcntl(fd, cloexec ? F_DUPFD_CLOEXEC : F_DUPFD, minimum))
     }
 
-    /// A new file under /tmp with `contents` and `mode`, opened read-only.
-    func tempFile(_ contents: [UInt8], mode: mode_t) -> (fd: Int32, path: String) {
+    /// A new file under /tmp with `contents` and `mode`, opened with
+    /// `flags` and unlinked.
+    func tempFile(_ contents: [UInt8], mode: mode_t,
+                  flags: Int32 = O_RDONLY) -> (fd: Int32, path: String) {
         var template = Array("/tmp/fdremap-test-XXXXXX".utf8CString)
         let w = mkstemp(&template)
         let path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) },
@@ -68,7 +70,7 @@ final class Opened {
         _ = contents.withUnsafeBytes { write(w, $0.baseAddress, $0.count) }
         fchmod(w, mode)
         close(w)
-        let fd = open(path)
+        let fd = open(path, flags)
         unlink(path)
         return (fd, path)
     }
@@ -268,6 +270,10 @@ func expectTable(_ r: ProbeReport, sources: [FileID?],
 }
 
 /// This process's open descriptors and their files, from /proc/self/fd.
+/// The Swift runtime's own threads open and close eventfd, timerfd and
+/// epoll descriptors at any time; the launcher never makes an anonymous
+/// inode in the caller, so those (and descriptors that vanish while they
+/// are listed) are left out.
 func tableSnapshot() -> [Int32: String] {
     var table: [Int32: String] = [:]
     guard let dir = opendir("/proc/self/fd") else { return table }
@@ -280,8 +286,9 @@ func tableSnapshot() -> [Int32: String] {
         guard let fd = Int32(name), fd != own else { continue }
         var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
         let n = readlink("/proc/self/fd/\(fd)", &buf, buf.count - 1)
-        table[fd] = n > 0 ? String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) },
-                                   as: UTF8.self) : "?"
+        guard n > 0 else { continue }
+        let target = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if !target.hasPrefix("anon_inode:") { table[fd] = target }
     }
     return table
 }
