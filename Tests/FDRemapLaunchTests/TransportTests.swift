@@ -165,6 +165,32 @@ func fnv1a(_ bytes: [UInt8]) -> String {
 }
 
 @Suite struct ExecTests {
+    /// program_exec_raw() from a Swift process with busy threads: the
+    /// probe replaces it (the exit test sees the probe's status) and
+    /// reports through a file to this process.
+    @Test func execFromAThreadedSwiftProcess() async throws {
+        let path = "/tmp/fdremap-exec-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { unlink(path) }
+        await #expect(processExitsWith: .success) { [path = path as String] in
+            let fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            let probe = open(Probe.path, O_RDONLY | O_CLOEXEC)
+            let stray = open("/dev/null", O_RDONLY)
+            let openers = Openers(count: 2)
+            _ = openers
+            let d = data(["report", "0"])
+            let error = d.withUnsafeBytes { b in
+                [fd].withUnsafeBufferPointer { f in
+                    program_exec_raw(probe, b.baseAddress, b.count, f.baseAddress, 1, nil)
+                }
+            }
+            Issue.record("program_exec_raw returned \(error), stray \(stray)")
+        }
+        let o = Opened()
+        let fd = o.open(path)
+        let r = ProbeReport(Probe.read(fd))
+        expectTable(r, sources: [FileID(fd: fd)])
+    }
+
     /// program_exec_raw() replaces the driver: same pid, exact table.
     @Test(arguments: [
         ["0", "1", "2"],
