@@ -3,9 +3,11 @@
  * descriptors, close the rest, execveat().
  *
  * It runs in the caller's memory (CLONE_VM) on a stack of its own, with
- * the caller suspended (CLONE_VFORK) and every signal blocked.  It calls
- * nothing that allocates or takes a lock, uses only what host_plan.c
- * prepared, and reports a failure in hp_error before it exits.  For a
+ * the caller suspended (CLONE_VFORK) and every signal blocked.  It makes
+ * system calls directly (host_sys) and calls nothing else: nothing that
+ * allocates, takes a lock, writes errno or is instrumented by a
+ * sanitizer.  It uses only what host_plan.c prepared and reports a
+ * failure in hp_error before it exits.  For a
  * spawn it is a process with a copy of the caller's descriptor table;
  * for an exec it is a thread of the caller's process (CLONE_THREAD) with
  * a private copy of the table (no CLONE_FILES), so that its execveat()
@@ -30,30 +32,70 @@
 #define	CLOSE_RANGE_CLOEXEC	(1U << 2)
 #endif
 
+/*
+ * glibc's clone() under its own name: ThreadSanitizer intercepts clone()
+ * and treats it as fork(), which a CLONE_VM child cannot survive.
+ */
+#ifdef __GLIBC__
+extern int	__clone(int (*)(void *), void *, int, void *, ...);
+#define	host_clone	__clone
+#else
+#define	host_clone	clone
+#endif
+
 #define	HOST_STACK_SIZE	(64 * 1024)	/* the child's stack */
 #define	HOST_STACK_GUARD 4096		/* and a PROT_NONE page below it */
+#define	HOST_NSIG	64		/* the kernel's signals: 1 .. 64 */
+
+/* The kernel's struct sigaction, where it has sa_restorer. */
+#if defined(__x86_64__) || defined(__aarch64__)
+#define	HOST_RAW_SIGACTION
+struct host_ksigaction {
+	void		(*ks_handler)(int);
+	unsigned long	  ks_flags;
+	void		(*ks_restorer)(void);
+	uint64_t	  ks_mask;
+};
+#endif
 
 /*
  * The calling thread's signal mask through the system call itself:
  * glibc's sigprocmask() will not block the signals it uses internally,
  * and the child must not take any.
  */
-static void
+HOST_CHILD static void
 host_sigmask(int how, const sigset_t *set, sigset_t *oset)
 {
 
-	(void)syscall(SYS_rt_sigprocmask, how, set, oset, _NSIG / 8);
+	(void)host_sys(SYS_rt_sigprocmask, how, (long)set, (long)oset,
+	    HOST_NSIG / 8, 0);
 }
 
 /*
- * Reset every caught signal to SIG_DFL, so that no handler of the
- * caller can run in the child once the caller's mask is back; ignored
- * signals stay ignored (execve keeps them so).  glibc refuses its two
- * internal signals, which it never sends to a process it did not make.
+ * Reset every caught signal to SIG_DFL, as posix_spawn does, so that no
+ * handler of the caller can run in the child once the caller's mask is
+ * back; ignored signals stay ignored (execve keeps them so).  Through
+ * the system call, glibc's two internal signals included; elsewhere
+ * through sigaction(), which refuses those two.
  */
-static void
+HOST_CHILD static void
 host_child_signals(void)
 {
+#ifdef HOST_RAW_SIGACTION
+	struct host_ksigaction ksa, dfl = { SIG_DFL, 0, NULL, 0 };
+	int sig;
+
+	for (sig = 1; sig <= HOST_NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (host_sys(SYS_rt_sigaction, sig, 0, (long)&ksa,
+		    HOST_NSIG / 8, 0) != 0 ||
+		    ksa.ks_handler == SIG_IGN || ksa.ks_handler == SIG_DFL)
+			continue;
+		(void)host_sys(SYS_rt_sigaction, sig, (long)&dfl, 0,
+		    HOST_NSIG / 8, 0);
+	}
+#else
 	struct sigaction sa;
 	int sig;
 
@@ -63,10 +105,19 @@ host_child_signals(void)
 		if (sigaction(sig, NULL, &sa) != 0 ||
 		    sa.sa_handler == SIG_IGN || sa.sa_handler == SIG_DFL)
 			continue;
-		memset(&sa, 0, sizeof(sa));
 		sa.sa_handler = SIG_DFL;
+		sa.sa_flags = 0;
 		(void)sigaction(sig, &sa, NULL);
 	}
+#endif
+}
+
+/* dup2(from, to) for from != to; the result or -errno. */
+HOST_CHILD static long
+host_dup2(int from, int to)
+{
+
+	return (host_sys(SYS_dup3, from, to, 0, 0, 0));
 }
 
 /*
@@ -74,13 +125,15 @@ host_child_signals(void)
  * there is no room under RLIMIT_NOFILE (F_DUPFD says EINVAL when the
  * minimum itself is past it).
  */
-static int
+HOST_CHILD static int
 host_child_dupfd(const struct host_plan *hp, int fd, int *newfdp)
 {
+	long r;
 
-	*newfdp = fcntl(fd, F_DUPFD_CLOEXEC, hp->hp_mintemp);
-	if (*newfdp == -1)
-		return (errno == EINVAL ? EMFILE : errno);
+	r = host_sys(SYS_fcntl, fd, F_DUPFD_CLOEXEC, hp->hp_mintemp, 0, 0);
+	if (r < 0)
+		return (r == -EINVAL ? EMFILE : (int)-r);
+	*newfdp = (int)r;
 	return (0);
 }
 
@@ -88,39 +141,41 @@ host_child_dupfd(const struct host_plan *hp, int fd, int *newfdp)
  * Run the shuffle's steps in order.  *execfdp is the executable's number
  * after it (moved above everything when a target would clobber it).
  */
-static int
+HOST_CHILD static int
 host_child_shuffle(const struct host_plan *hp, int *execfdp)
 {
 	const struct host_step *st;
 	int temp = -1, execfd = hp->hp_execfd, error;
 	size_t k;
+	long r;
 
 	for (k = 0; k < hp->hp_nsteps; k++) {
 		st = &hp->hp_steps[k];
+		r = 0;
 		error = 0;
 		switch (st->hs_op) {
 		case HOP_SETFD0:
-			if (fcntl(st->hs_to, F_SETFD, 0) == -1)
-				error = errno;
+			r = host_sys(SYS_fcntl, st->hs_to, F_SETFD, 0, 0, 0);
 			break;
 		case HOP_DUP2:
-			if (dup2(st->hs_from, st->hs_to) == -1)
-				error = errno;
+			r = host_dup2(st->hs_from, st->hs_to);
 			break;
 		case HOP_SAVE:
 			if (temp == -1)
 				error = host_child_dupfd(hp, st->hs_from, &temp);
-			else if (dup3(st->hs_from, temp, O_CLOEXEC) == -1)
-				error = errno;
+			else
+				r = host_sys(SYS_dup3, st->hs_from, temp,
+				    O_CLOEXEC, 0, 0);
 			break;
 		case HOP_DUP2TEMP:
-			if (dup2(temp, st->hs_to) == -1)
-				error = errno;
+			r = host_dup2(temp, st->hs_to);
 			break;
 		case HOP_MOVEEXEC:
 			error = host_child_dupfd(hp, execfd, &execfd);
 			break;
 		}
+		if (r < 0)
+			error = (int)-r;
 		if (error != 0)
 			return (error);
 	}
@@ -135,29 +190,29 @@ struct host_closer {
 	int	hc_dirfd;
 };
 
-static int
+HOST_CHILD static int
 host_close_cb(int fd, void *arg)
 {
 	const struct host_closer *hc = arg;
 
 	if (fd >= hc->hc_lo && fd != hc->hc_keep && fd != hc->hc_dirfd)
-		(void)syscall(SYS_close, fd);
+		(void)host_sys(SYS_close, fd, 0, 0, 0, 0);
 	return (0);
 }
 
 /* close_range(2) of everything from lo up, except keep (-1: none). */
-static int
+HOST_CHILD static long
 host_closerange_around(unsigned int lo, int keep)
 {
+	long r;
 
 	if (keep >= 0 && (unsigned int)keep > lo &&
-	    syscall(SYS_close_range, lo, (unsigned int)keep - 1, 0) == -1)
-		return (errno);
+	    (r = host_sys(SYS_close_range, lo, (unsigned int)keep - 1, 0, 0,
+	    0)) < 0)
+		return (r);
 	if (keep >= 0)
 		lo = (unsigned int)keep + 1;
-	if (syscall(SYS_close_range, lo, ~0U, 0) == -1)
-		return (errno);
-	return (0);
+	return (host_sys(SYS_close_range, lo, ~0U, 0, 0, 0));
 }
 
 /*
@@ -169,17 +224,19 @@ host_closerange_around(unsigned int lo, int keep)
  * every number up to hp_bruteend.  The test hooks skip the first ones.
  * Cannot fail: the last way always works.
  */
-static void
+HOST_CHILD static void
 host_child_closerest(struct host_plan *hp, int keep)
 {
 	uint64_t buf[512];
 	struct host_closer hc;
 	unsigned int lo = (unsigned int)hp->hp_n;
 	int fd, how;
+	long r;
 
 	if ((hp->hp_flags & PROGRAM_TEST_NOCLOSERANGE) == 0) {
 		if ((hp->hp_flags & PROGRAM_TEST_NOCLOEXECRANGE) == 0 &&
-		    syscall(SYS_close_range, lo, ~0U, CLOSE_RANGE_CLOEXEC) == 0) {
+		    host_sys(SYS_close_range, lo, ~0U, CLOSE_RANGE_CLOEXEC, 0,
+		    0) == 0) {
 			hp->hp_closedby = PROGRAM_CLOSED_CLOEXECRANGE;
 			return;
 		}
@@ -191,24 +248,34 @@ host_child_closerest(struct host_plan *hp, int keep)
 	hc.hc_lo = hp->hp_n;
 	hc.hc_keep = keep;
 	hc.hc_dirfd = -1;
-	if ((hp->hp_flags & PROGRAM_TEST_NOPROCFS) == 0)
-		hc.hc_dirfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY |
-		    O_CLOEXEC);
+	if ((hp->hp_flags & PROGRAM_TEST_NOPROCFS) == 0 &&
+	    (r = host_sys(SYS_openat, AT_FDCWD, (long)"/proc/self/fd",
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0)) >= 0)
+		hc.hc_dirfd = (int)r;
 	if (hc.hc_dirfd != -1 &&
 	    host_fdwalk(hc.hc_dirfd, buf, sizeof(buf), host_close_cb, &hc) ==
 	    0) {
-		(void)syscall(SYS_close, hc.hc_dirfd);
+		(void)host_sys(SYS_close, hc.hc_dirfd, 0, 0, 0, 0);
 		how = PROGRAM_CLOSED_PROCFS;
 		goto done;
 	}
 	for (fd = hp->hp_n; fd < hp->hp_bruteend; fd++)
 		if (fd != keep)
-			(void)syscall(SYS_close, fd);
+			(void)host_sys(SYS_close, fd, 0, 0, 0, 0);
 	how = PROGRAM_CLOSED_BRUTE;
 done:
 	if (keep >= 0)
-		(void)fcntl(keep, F_SETFD, FD_CLOEXEC);
+		(void)host_sys(SYS_fcntl, keep, F_SETFD, FD_CLOEXEC, 0, 0);
 	hp->hp_closedby = how;
+}
+
+/* execveat(fd, "", argv, envp, AT_EMPTY_PATH): only returns -errno. */
+HOST_CHILD static int
+host_child_execveat(const struct host_plan *hp, int fd)
+{
+
+	return ((int)-host_sys(SYS_execveat, fd, (long)"", (long)hp->hp_argv,
+	    (long)hp->hp_envp, AT_EMPTY_PATH));
 }
 
 /*
@@ -216,30 +283,30 @@ done:
  * policy of program.h: on ENOENT, unless the executable is passed, once
  * more with it at descriptor hp_n without close-on-exec.
  */
-static int
+HOST_CHILD static int
 host_child_exec(const struct host_plan *hp, int execfd)
 {
-	int error, n = hp->hp_n, r;
+	int error, n = hp->hp_n;
+	long r;
 
 	host_sigmask(SIG_SETMASK, &hp->hp_oldmask, NULL);
-	(void)syscall(SYS_execveat, execfd, "", hp->hp_argv, hp->hp_envp,
-	    AT_EMPTY_PATH);
-	error = errno;
+	error = host_child_execveat(hp, execfd);
 	if (error != ENOENT || hp->hp_execpassed)
 		return (error);
-	r = execfd == n ? fcntl(n, F_SETFD, 0) : dup2(execfd, n);
-	if (r == -1)
-		return (errno == EBADF ? EMFILE : errno);
-	(void)syscall(SYS_execveat, n, "", hp->hp_argv, hp->hp_envp,
-	    AT_EMPTY_PATH);
-	return (errno);
+	if (execfd == n)
+		r = host_sys(SYS_fcntl, n, F_SETFD, 0, 0, 0);
+	else
+		r = host_dup2(execfd, n);
+	if (r < 0)
+		return (r == -EBADF ? EMFILE : (int)-r);
+	return (host_child_execveat(hp, n));
 }
 
 /*
  * The child: only returns by exiting (SYS_exit ends this thread only,
  * which for the exec form matters), after storing its error.
  */
-static int
+HOST_CHILD static int
 host_child(void *arg)
 {
 	struct host_plan *hp = arg;
@@ -253,7 +320,7 @@ host_child(void *arg)
 		error = host_child_exec(hp, execfd);
 	}
 	__atomic_store_n(&hp->hp_error, error, __ATOMIC_RELEASE);
-	(void)syscall(SYS_exit, 127);
+	(void)host_sys(SYS_exit, 127, 0, 0, 0, 0);
 	return (127);	/* not reached */
 }
 
@@ -286,9 +353,9 @@ host_start(struct host_plan *hp, pid_t *pidp)
 		flags = CLONE_VM | CLONE_VFORK | CLONE_THREAD | CLONE_SIGHAND |
 		    CLONE_SYSVSEM;
 	hp->hp_error = 0;
-	memset(&all, 0xff, sizeof(all));
+	memset(&all, 0xff, sizeof(all));	/* the kernel ignores 9 and 19 */
 	host_sigmask(SIG_BLOCK, &all, &hp->hp_oldmask);
-	pid = clone(host_child, stack + size, flags, hp);
+	pid = host_clone(host_child, stack + size, flags, hp);
 	error = pid == -1 ? errno :
 	    __atomic_load_n(&hp->hp_error, __ATOMIC_ACQUIRE);
 	host_sigmask(SIG_SETMASK, &hp->hp_oldmask, NULL);

@@ -12,13 +12,66 @@
 #ifndef _HOST_INTERNAL_H_
 #define _HOST_INTERNAL_H_
 
+#include <sys/syscall.h>
+
+#include <errno.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <fdremap/kernel.h>
 #include <fdremap/program.h>
+
+/*
+ * The child runs in the caller's memory, so it must not run sanitizer
+ * instrumentation or interceptors (they keep per-thread state that the
+ * child would corrupt): its functions carry HOST_CHILD and make system
+ * calls only through host_sys(), which on x86-64 and AArch64 is the
+ * instruction itself and never writes errno.
+ */
+#if defined(__has_attribute)
+#if __has_attribute(disable_sanitizer_instrumentation)
+#define	HOST_CHILD	__attribute__((disable_sanitizer_instrumentation))
+#elif __has_attribute(no_sanitize)
+#define	HOST_CHILD \
+	__attribute__((no_sanitize("address", "thread", "undefined")))
+#endif
+#endif
+#ifndef HOST_CHILD
+#define	HOST_CHILD
+#endif
+
+/* A system call: the result, or -errno. */
+HOST_CHILD static inline long
+host_sys(long n, long a, long b, long c, long d, long e)
+{
+#if defined(__x86_64__)
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	long ret;
+
+	__asm__ volatile ("syscall" : "=a" (ret) : "a" (n), "D" (a), "S" (b),
+	    "d" (c), "r" (r10), "r" (r8) : "rcx", "r11", "memory");
+	return (ret);
+#elif defined(__aarch64__)
+	register long x8 __asm__("x8") = n;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	register long x4 __asm__("x4") = e;
+
+	__asm__ volatile ("svc 0" : "+r" (x0) : "r" (x8), "r" (x1), "r" (x2),
+	    "r" (x3), "r" (x4) : "memory", "cc");
+	return (x0);
+#else
+	long ret = syscall(n, a, b, c, d, e);
+
+	return (ret == -1 ? -errno : ret);
+#endif
+}
 
 /* What the image activator needs besides the image_args. */
 struct host_launch {
@@ -41,7 +94,7 @@ extern const struct fileops host_fileops;
 /* host_model.c */
 int	host_model_exec(struct host_launch *hl, int execfd, const void *data,
 	    size_t datalen, const int *fds, size_t fdslen);
-int	host_fdwalk(int dirfd, void *buf, size_t buflen,
+HOST_CHILD int host_fdwalk(int dirfd, void *buf, size_t buflen,
 	    int (*fn)(int fd, void *arg), void *arg);
 
 /* One step of the descriptor shuffle, run by the child in order. */

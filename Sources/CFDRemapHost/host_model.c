@@ -46,10 +46,11 @@ struct host_dirent64 {
 /*
  * Call fn for each descriptor listed in the open directory dirfd (a
  * /proc/<pid>/fd), reading with getdents64(2) into buf, which must be
- * 8-byte aligned: no allocation, so the child can use it.  Stops when fn
- * returns non-zero.  Returns 0, or the errno of getdents64.
+ * 8-byte aligned: no allocation, no errno, so the child can use it.
+ * Stops when fn returns non-zero.  Returns 0, or the errno of
+ * getdents64.
  */
-int
+HOST_CHILD int
 host_fdwalk(int dirfd, void *buf, size_t buflen, int (*fn)(int fd, void *arg),
     void *arg)
 {
@@ -58,9 +59,10 @@ host_fdwalk(int dirfd, void *buf, size_t buflen, int (*fn)(int fd, void *arg),
 	long n, off, fd;
 
 	for (;;) {
-		n = syscall(SYS_getdents64, dirfd, buf, buflen);
-		if (n == -1)
-			return (errno);
+		n = host_sys(SYS_getdents64, dirfd, (long)buf, (long)buflen, 0,
+		    0);
+		if (n < 0)
+			return ((int)-n);
 		if (n == 0)
 			return (0);
 		for (off = 0; off < n; off += de->d_reclen) {

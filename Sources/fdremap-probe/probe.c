@@ -94,7 +94,7 @@ out_hex(struct out *o, const char *label, int i, const char *s)
 	out_printf(o, "\n");
 }
 
-/* Write all of o to fd. */
+/* Write all of o to fd and release it. */
 static void
 out_flush(struct out *o, int fd)
 {
@@ -107,7 +107,8 @@ out_flush(struct out *o, int fd)
 			exit(4);
 		off += (size_t)n;
 	}
-	o->o_len = 0;
+	free(o->o_buf);
+	*o = (struct out){ 0 };
 }
 
 /* One line per open descriptor, in ascending order, but the walker's. */
@@ -222,6 +223,7 @@ cmd_countfds(void)
 	report_fds(&o);
 	for (i = 0; i < o.o_len; i++)
 		n += o.o_buf[i] == '\n';
+	free(o.o_buf);
 	return (n);
 }
 
