@@ -50,6 +50,12 @@ let package = Package(
             dependencies: ["CFDRemapHost"],
             cSettings: [.headerSearchPath("../../include")]
         ),
+        // libFuzzer target for the exec copy-in (see .ci/run).
+        .executableTarget(
+            name: "fuzz-kernel",
+            dependencies: ["CFDRemapKernel"],
+            path: "Sources/FuzzKernel"
+        ),
         .testTarget(
             name: "FDRemapKernelTests",
             dependencies: [

@@ -14,6 +14,28 @@
 
 #define	CMASK	022	/* default umask */
 
+/* The table lock for observers (filedesc.h). */
+void
+filedesc_slock(struct filedesc *fdp)
+{
+
+	FILEDESC_SLOCK(fdp);
+}
+
+void
+filedesc_xlock(struct filedesc *fdp)
+{
+
+	FILEDESC_XLOCK(fdp);
+}
+
+void
+filedesc_unlock(struct filedesc *fdp)
+{
+
+	FILEDESC_UNLOCK(fdp);
+}
+
 /* Fill fcaps with all rights: no ioctl list, every fcntl. */
 void
 filecaps_fill(struct filecaps *fcaps)

@@ -25,7 +25,7 @@ falloc_noinstall(struct thread *td __attribute__((unused)),
 {
 	struct file *fp;
 
-	fp = fdr_aligned_alloc(_Alignof(struct file), sizeof(*fp));
+	fp = fdr_aligned_alloc(FILE_ALIGN, sizeof(*fp));
 	if (fp == NULL)
 		return (ENOMEM);
 	memset(fp, 0, sizeof(*fp));

@@ -139,13 +139,15 @@ remap_finish(struct filedesc *fdp, size_t n)
 {
 	size_t words = n / NDENTRIES;
 
+	fd_set_lastfile(fdp, (int)n - 1);
+	fdp->fd_freefile = (int)n;
+	if (fdp->fd_nfiles == 0)	/* no arrays: n is 0 */
+		return;
 	memset(fdp->fd_map, 0xff, words * NDSLOTSIZE);
 	if (n % NDENTRIES != 0)
 		fdp->fd_map[words] = ~(~(NDSLOTTYPE)0 << (n % NDENTRIES));
 	memset(fdp->fd_ofiles + n, 0,
 	    ((size_t)fdp->fd_nfiles - n) * sizeof(*fdp->fd_ofiles));
-	fd_set_lastfile(fdp, (int)n - 1);
-	fdp->fd_freefile = (int)n;
 }
 
 /*

@@ -54,7 +54,7 @@ enum ErrorCase: String, CaseIterable, Codable, Sendable {
     case enoexec, eaccesNotExecutable, eaccesDirectory, enoentInterpreter
     case ebadfNegative, ebadfHole, ebadfExecClosed, ebadfExecWriteOnly
     case ebadfExecReadWrite
-    case e2bigData, e2bigFdslen, e2bigString, e2bigEnvironment, e2bigTotal
+    case e2bigData, e2bigFdslen, e2bigFdslenLong, e2bigString, e2bigEnvironment, e2bigTotal
     case efaultData, efaultFds, efaultNullData
     case emfileOverLimit, emfileNoRoomForTemporary
     case orderE2bigBeforeEfault, orderEfaultDataBeforeFds
@@ -63,6 +63,7 @@ enum ErrorCase: String, CaseIterable, Codable, Sendable {
 
     /// Sets up, launches (through `cleanly`), and returns (expected, got).
     func run() -> (Int32, Int32) {
+        _ = tableSnapshot()     // before any limit is lowered
         let o = Opened()
         let m = o.memfd()
         let probe = o.open(Probe.path)
@@ -84,12 +85,14 @@ enum ErrorCase: String, CaseIterable, Codable, Sendable {
         case .ebadfNegative:
             return (EBADF, cleanly { spawnRaw(probe, [], [m, -1]).error })
         case .ebadfHole:
-            let a = o.memfd(), b = o.memfd()
-            close(a)
+            // A closed number below an open one, high enough that no
+            // thread's open() takes it meanwhile.
+            let a = o.dup(m, atLeast: 500), b = o.dup(m, atLeast: 501)
+            o.close(a)
             return (EBADF, cleanly { spawnRaw(probe, [], [b, a, m]).error })
         case .ebadfExecClosed:
-            let f = o.memfd()
-            close(f)
+            let f = o.dup(m, atLeast: 500)
+            o.close(f)
             return (EBADF, cleanly { spawnRaw(f, [], std).error })
         case .ebadfExecWriteOnly:
             let f = o.open("/dev/null", O_WRONLY)
@@ -102,9 +105,13 @@ enum ErrorCase: String, CaseIterable, Codable, Sendable {
             let d = [UInt8](repeating: 0x61, count: Int(EXEC_ARG_MAX))
             return (E2BIG, cleanly { spawnRaw(probe, d, std).error })
         case .e2bigFdslen:
-            // One more descriptor than the highest open one allows.
-            let high = o.dup(m, atLeast: 300)
-            let fds = [Int32](repeating: m, count: Int(high) + 2)
+            // More descriptors than the highest open one (below 1000 here)
+            // allows, and a short list (read before the table).
+            let fds = [Int32](repeating: m, count: 1024)
+            return (E2BIG, cleanly { spawnRaw(probe, [], fds).error })
+        case .e2bigFdslenLong:
+            // A long list: the table is looked at before the list is read.
+            let fds = [Int32](repeating: m, count: 100_000)
             return (E2BIG, cleanly { spawnRaw(probe, [], fds).error })
         case .e2bigString:
             let d = [UInt8](repeating: 0x61, count: 131072)

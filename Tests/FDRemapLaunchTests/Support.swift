@@ -3,6 +3,7 @@
 import CFDRemapHost
 import CFDRemapKernel
 import Glibc
+import Synchronization
 import Testing
 
 /// The identity of an open file: what the child's descriptor must share
@@ -75,8 +76,14 @@ final class Opened {
         return (fd, path)
     }
 
+    /// Closes `fd` now (it is no longer closed at the end).
+    func close(_ fd: Int32) {
+        fds.removeAll { $0 == fd }
+        _ = Glibc.close(fd)
+    }
+
     deinit {
-        for fd in fds { close(fd) }
+        for fd in fds { Glibc.close(fd) }
     }
 }
 
@@ -270,28 +277,48 @@ func expectTable(_ r: ProbeReport, sources: [FileID?],
     }
 }
 
+/// /proc/self/fd, opened once (at 900 or above, out of the way of the
+/// numbers tests use, and below 1023 so that tests can still go past the
+/// highest descriptor with a list of at most 1024) and rewound for each
+/// snapshot, so that a snapshot needs no descriptor (a test may have
+/// filled the table).
+private let procFD: Mutex<UInt> = {
+    let fd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    let high = fcntl(fd, F_DUPFD_CLOEXEC, 900)
+    close(fd)
+    return Mutex(UInt(bitPattern: fdopendir(high)))
+}()
+
 /// This process's open descriptors and their files, from /proc/self/fd.
-/// The Swift runtime's own threads open and close eventfd, timerfd and
-/// epoll descriptors at any time; the launcher never makes an anonymous
-/// inode in the caller, so those (and descriptors that vanish while they
-/// are listed) are left out.
+/// The Swift runtime's and the test library's own threads open and close
+/// eventfd, timerfd, epoll and /proc/<pid>/stat descriptors at any time;
+/// the launcher never makes an anonymous inode or opens a stat file in
+/// the caller, so those are left out, and so are descriptors that vanish
+/// while they are listed.
 func tableSnapshot() -> [Int32: String] {
-    var table: [Int32: String] = [:]
-    guard let dir = opendir("/proc/self/fd") else { return table }
-    defer { closedir(dir) }
-    let own = dirfd(dir)
-    while let e = readdir(dir) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) {
-            String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+    procFD.withLock { raw in
+        var table: [Int32: String] = [:]
+        guard let dir = OpaquePointer(bitPattern: raw) else {
+            Issue.record("/proc/self/fd cannot be read")
+            return table
         }
-        guard let fd = Int32(name), fd != own else { continue }
-        var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
-        let n = readlink("/proc/self/fd/\(fd)", &buf, buf.count - 1)
-        guard n > 0 else { continue }
-        let target = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        if !target.hasPrefix("anon_inode:") { table[fd] = target }
+        rewinddir(dir)
+        let own = dirfd(dir)
+        while let e = readdir(dir) {
+            let name = withUnsafeBytes(of: e.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard let fd = Int32(name), fd != own else { continue }
+            var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
+            let n = readlink("/proc/self/fd/\(fd)", &buf, buf.count - 1)
+            guard n > 0 else { continue }
+            let target = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if target.hasPrefix("anon_inode:") ||
+                (target.hasPrefix("/proc/") && target.hasSuffix("/stat")) { continue }
+            table[fd] = target
+        }
+        return table
     }
-    return table
 }
 
 /// Whether this process has no child at all (none running, no zombie).

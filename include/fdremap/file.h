@@ -48,7 +48,8 @@ struct fileops {
  * builtins on a plain integer, so that Swift can import the struct).
  * f_passable caches DFLAG_PASSABLE of f_ops, set by finit(), so that the
  * remap's passable check reads the cache line it increments anyway.
- * The struct is one cache line, and aligned to one.
+ * The struct is one cache line, and falloc_noinstall() aligns it to one
+ * (an aligned attribute here would keep Swift from importing it).
  */
 struct file {
 	void			*f_data;	/* payload */
@@ -60,7 +61,9 @@ struct file {
 	uint8_t			 f_spare0;
 	uint32_t		 f_spare1;
 	uint64_t		 f_spare2[4];
-} __attribute__((aligned(64)));
+};
+
+#define	FILE_ALIGN	64
 
 /* The ops of a file that was allocated but not initialised. */
 extern const struct fileops badfileops;
@@ -75,6 +78,17 @@ int	falloc_noinstall(struct thread *td, struct file **fpp);
 /* Initialise a file allocated by falloc_noinstall(). */
 void	finit(struct file *fp, unsigned int flag, short type, void *data,
 	    const struct fileops *ops);
+
+/*
+ * The file's reference count, read atomically: observers (tests, the
+ * Swift face) use this rather than a plain load of f_count.
+ */
+static inline unsigned int
+file_count(const struct file *fp)
+{
+
+	return (__atomic_load_n(&fp->f_count, __ATOMIC_RELAXED));
+}
 
 /* Take a reference on a file. */
 void	fhold(struct file *fp);

@@ -76,6 +76,16 @@ struct filedesc {
 #define	FDDUP_FLAG_CLOEXEC	0x1	/* the new slot is close-on-exec */
 
 /*
+ * The table lock, for observers that read a table's fields: the shared
+ * lock keeps every slot, capability array and the bitmap as they are;
+ * reference counts still move (read them with file_count()).  The
+ * functions of this header take the lock themselves.
+ */
+void	filedesc_slock(struct filedesc *fdp);
+void	filedesc_xlock(struct filedesc *fdp);
+void	filedesc_unlock(struct filedesc *fdp);
+
+/*
  * Install fp in the lowest free slot of td's table and take a reference.
  * O_CLOEXEC (the host's <fcntl.h> value) in flags sets UF_EXCLOSE.  A
  * non-NULL fcaps is moved into the slot (its ioctl array is owned from

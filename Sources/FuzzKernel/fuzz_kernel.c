@@ -1,0 +1,278 @@
+/*
+ * fuzz_kernel.c: a libFuzzer target for exec_copyin_data_fds() and
+ * proc_exec() on tables built from the input, checked against the core's
+ * invariants after every call: the old table intact on failure (same
+ * slots, flags and reference counts), the new table exactly the list on
+ * success, every reference count equal to the slots holding it, every
+ * file closed and every byte freed at the end.  A violation aborts.
+ *
+ * Built as an ordinary program by `swift build` (its weak main() runs the
+ * inputs named on the command line, for replaying a corpus), and as a
+ * fuzzer by `swift build --product fuzz-kernel --sanitize=fuzzer
+ * --sanitize=address`, where libFuzzer's main() replaces it.
+ */
+#define	_GNU_SOURCE
+#include <fdremap.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define	MAXFILES	96
+#define	MAXSLOTS	160
+
+#define	CHECK(cond) do {						\
+	if (!(cond)) {							\
+		fprintf(stderr, "fuzz_kernel: %s:%d: %s\n", __FILE__,	\
+		    __LINE__, #cond);					\
+		abort();						\
+	}								\
+} while (0)
+
+/* The bytes of the input, consumed from the front; 0 when exhausted. */
+struct input {
+	const uint8_t	*p;
+	size_t		 left;
+};
+
+static uint8_t
+take(struct input *in)
+{
+
+	if (in->left == 0)
+		return (0);
+	in->left--;
+	return (*in->p++);
+}
+
+static int	closes;		/* close hooks run */
+
+static int
+count_close(struct file *fp, struct thread *td)
+{
+
+	(void)fp;
+	(void)td;
+	closes++;
+	return (0);
+}
+
+static int
+exec_ok(struct file *fp, struct image_args *args, struct thread *td)
+{
+
+	(void)fp;
+	(void)td;
+	CHECK(args->fdp != NULL && fdcheck(args->fdp) == 0);
+	return (0);
+}
+
+static int
+exec_fails(struct file *fp, struct image_args *args, struct thread *td)
+{
+
+	(void)fp;
+	(void)args;
+	(void)td;
+	return (ENOEXEC);
+}
+
+/* Passable or not, times no activator, one that succeeds, one that fails. */
+static const struct fileops fuzzops[6] = {
+	{ 0, count_close, NULL },
+	{ DFLAG_PASSABLE, count_close, NULL },
+	{ 0, count_close, exec_ok },
+	{ DFLAG_PASSABLE, count_close, exec_ok },
+	{ 0, count_close, exec_fails },
+	{ DFLAG_PASSABLE, count_close, exec_fails },
+};
+
+static const unsigned int accesses[8] = {
+	FREAD, FREAD, FEXEC, FREAD | FEXEC, FWRITE, FREAD | FWRITE, 0, FREAD,
+};
+
+/* What a table held: per slot, the file and flags; per file, its count. */
+struct snapshot {
+	int		 last;
+	struct file	*files[MAXSLOTS];
+	uint8_t		 flags[MAXSLOTS];
+	unsigned int	 counts[MAXSLOTS];
+};
+
+static void
+snap(struct filedesc *fdp, struct snapshot *s)
+{
+
+	CHECK(fdp->fd_lastfile < MAXSLOTS);
+	s->last = fdp->fd_lastfile;
+	for (int i = 0; i <= s->last; i++) {
+		s->files[i] = fdp->fd_ofiles[i].fde_file;
+		s->flags[i] = fdp->fd_ofiles[i].fde_flags;
+		s->counts[i] = s->files[i] ? file_count(s->files[i]) : 0;
+	}
+}
+
+static int
+snap_equal(const struct snapshot *a, const struct snapshot *b)
+{
+
+	if (a->last != b->last)
+		return (0);
+	for (int i = 0; i <= a->last; i++)
+		if (a->files[i] != b->files[i] || a->flags[i] != b->flags[i] ||
+		    a->counts[i] != b->counts[i])
+			return (0);
+	return (1);
+}
+
+/* Every file's count equals the slots of fdp holding it. */
+static void
+check_balanced(struct filedesc *fdp)
+{
+
+	for (int i = 0; i <= fdp->fd_lastfile; i++) {
+		struct file *fp = fdp->fd_ofiles[i].fde_file;
+		unsigned int holders = 0;
+
+		if (fp == NULL)
+			continue;
+		for (int j = 0; j <= fdp->fd_lastfile; j++)
+			holders += fdp->fd_ofiles[j].fde_file == fp;
+		CHECK(file_count(fp) == holders);
+	}
+}
+
+/* Build a table from the input: files, then closes and dups. */
+static void
+build(struct thread *td, struct input *in, int *opened)
+{
+	int nfiles = take(in) % MAXFILES, nops = take(in);
+
+	for (int i = 0; i < nfiles; i++) {
+		uint8_t b = take(in);
+		struct filecaps caps, *capsp = NULL;
+		struct file *fp;
+		int fd;
+
+		if (falloc_noinstall(td, &fp) != 0)
+			continue;
+		(*opened)++;
+		finit(fp, accesses[b & 7], DTYPE_VNODE, NULL,
+		    &fuzzops[(b >> 3) % 6]);
+		if (b & 0x80) {
+			memset(&caps, 0, sizeof(caps));
+			caps.fc_nioctls = 2;
+			caps.fc_ioctls = fdr_malloc(2 * sizeof(unsigned long));
+			if (caps.fc_ioctls == NULL)
+				caps.fc_nioctls = -1;
+			else
+				caps.fc_ioctls[0] = caps.fc_ioctls[1] = b;
+			capsp = &caps;
+		}
+		(void)finstall(td, fp, &fd, (b & 0x40) ? O_CLOEXEC : 0,
+		    capsp);
+		(void)fdrop(fp, td);
+	}
+	for (int i = 0; i < nops; i++) {
+		uint8_t op = take(in), a = take(in) % MAXSLOTS;
+		uint8_t b = take(in) % MAXSLOTS;
+
+		switch (op % 4) {
+		case 0:
+			(void)kern_close(td, a);
+			break;
+		case 1:
+			(void)kern_dup(td, FDDUP_NORMAL, op & 4, a, 0);
+			break;
+		default:
+			(void)kern_dup(td, FDDUP_FIXED, op & 4, a, b);
+			break;
+		}
+	}
+}
+
+/* One input: build, exec or copy in, check, tear down, check. */
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct input in = { data, size };
+	struct snapshot before, after;
+	struct image_args args;
+	struct thread *td;
+	int64_t mem = fdr_mem_inuse_thread();
+	int opened = 0, fds[MAXSLOTS], nfds, execfd, error, mode;
+	uint8_t fail;
+
+	closes = 0;
+	td = proc_create();
+	CHECK(td != NULL);
+	td->td_proc->p_maxfd = 1 + take(&in) % MAXSLOTS;
+	build(td, &in, &opened);
+	CHECK(fdcheck(td->td_proc->p_fd) == 0);
+	check_balanced(td->td_proc->p_fd);
+
+	mode = take(&in);
+	execfd = (int8_t)take(&in);
+	nfds = take(&in) % MAXSLOTS;
+	for (int i = 0; i < nfds; i++)
+		fds[i] = (int8_t)take(&in);
+	fail = take(&in);
+	snap(td->td_proc->p_fd, &before);
+	if (fail != 0)
+		fdr_fail_arm(FDR_FAIL_MALLOC + (fail & 1), fail >> 1);
+	if (mode & 1) {
+		error = proc_exec(td, execfd, in.p, in.left, fds, nfds);
+		fdr_fail_arm(FDR_FAIL_MALLOC + (fail & 1), 0);
+		snap(td->td_proc->p_fd, &after);
+		if (error != 0) {
+			CHECK(snap_equal(&before, &after));
+		} else {
+			CHECK(after.last == nfds - 1);
+			for (int i = 0; i < nfds; i++)
+				CHECK(after.files[i] == before.files[fds[i]] &&
+				    after.flags[i] == before.flags[fds[i]]);
+		}
+	} else {
+		error = exec_copyin_data_fds(td, &args, in.p, in.left, fds,
+		    nfds);
+		fdr_fail_arm(FDR_FAIL_MALLOC + (fail & 1), 0);
+		if (error == 0) {
+			CHECK(fdcheck(args.fdp) == 0);
+			CHECK(args.fdp->fd_lastfile == nfds - 1);
+			CHECK(args.argc >= (in.left > 0));
+		}
+		exec_free_args(&args);
+		snap(td->td_proc->p_fd, &after);
+		CHECK(snap_equal(&before, &after));
+	}
+	CHECK(fdcheck(td->td_proc->p_fd) == 0);
+	check_balanced(td->td_proc->p_fd);
+	proc_destroy(td);
+	CHECK(closes == opened);
+	CHECK(fdr_mem_inuse_thread() == mem);
+	return (0);
+}
+
+/* Replay inputs named on the command line (when not built as a fuzzer). */
+__attribute__((weak)) int
+main(int argc, char **argv)
+{
+
+	for (int i = 1; i < argc; i++) {
+		FILE *f = fopen(argv[i], "rb");
+		static uint8_t buf[1 << 20];
+		size_t n;
+
+		if (f == NULL) {
+			perror(argv[i]);
+			return (1);
+		}
+		n = fread(buf, 1, sizeof(buf), f);
+		fclose(f);
+		LLVMFuzzerTestOneInput(buf, n);
+	}
+	printf("fuzz_kernel: %d inputs replayed\n", argc - 1);
+	return (0);
+}
