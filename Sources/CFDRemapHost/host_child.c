@@ -327,8 +327,10 @@ host_child(void *arg)
 /*
  * Start the child on a fresh stack, every signal blocked around the
  * clone, and wait (CLONE_VFORK) until it has exec'd or exited.  A failed
- * spawn child is reaped.  For a spawn, *pidp gets the child.  Returns 0
- * or the child's (or clone's) errno; the caller's errno is kept.
+ * spawn child is reaped (and its pidfd closed).  For a spawn, *pidp gets
+ * the child, and hp_pidfd its pidfd when hp_wantpidfd (-1 on kernels
+ * without CLONE_PIDFD).  Returns 0 or the child's (or clone's) errno;
+ * the caller's errno is kept.
  */
 int
 host_start(struct host_plan *hp, pid_t *pidp)
@@ -352,16 +354,29 @@ host_start(struct host_plan *hp, pid_t *pidp)
 	else
 		flags = CLONE_VM | CLONE_VFORK | CLONE_THREAD | CLONE_SIGHAND |
 		    CLONE_SYSVSEM;
+	if (hp->hp_spawn && hp->hp_wantpidfd)
+		flags |= CLONE_PIDFD;
 	hp->hp_error = 0;
+	hp->hp_pidfd = -1;
 	memset(&all, 0xff, sizeof(all));	/* the kernel ignores 9 and 19 */
 	host_sigmask(SIG_BLOCK, &all, &hp->hp_oldmask);
-	pid = host_clone(host_child, stack + size, flags, hp);
+	pid = host_clone(host_child, stack + size, flags, hp, &hp->hp_pidfd);
+	if (pid == -1 && errno == EINVAL && (flags & CLONE_PIDFD) != 0) {
+		/* Before Linux 5.2: no pidfd. */
+		hp->hp_pidfd = -1;
+		pid = host_clone(host_child, stack + size,
+		    flags & ~CLONE_PIDFD, hp, NULL);
+	}
 	error = pid == -1 ? errno :
 	    __atomic_load_n(&hp->hp_error, __ATOMIC_ACQUIRE);
 	host_sigmask(SIG_SETMASK, &hp->hp_oldmask, NULL);
-	if (pid > 0 && error != 0 && hp->hp_spawn)
+	if (pid > 0 && error != 0 && hp->hp_spawn) {
 		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 			;
+		if (hp->hp_pidfd >= 0)
+			(void)close(hp->hp_pidfd);
+		hp->hp_pidfd = -1;
+	}
 	(void)munmap(stack, size);
 	errno = saved_errno;
 	if (error == 0)

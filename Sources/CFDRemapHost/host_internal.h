@@ -134,6 +134,8 @@ struct host_plan {
 	sigset_t	 hp_oldmask;	/* the caller's mask, restored at exec */
 	int		 hp_error;	/* written by the child */
 	int		 hp_closedby;	/* written by the child */
+	int		 hp_pidfd;	/* CLONE_PIDFD: written by clone */
+	bool		 hp_wantpidfd;	/* make a pidfd with the child */
 };
 
 /* host_plan.c */

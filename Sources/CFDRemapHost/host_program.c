@@ -53,6 +53,7 @@ host_fo_exec(struct file *fp, struct image_args *args,
 	}
 	hp->hp_flags = hl->hl_flags;
 	hp->hp_spawn = hl->hl_spawn;
+	hp->hp_wantpidfd = attr != NULL && attr->pa_pidfd != NULL;
 	error = host_plan_args(hp, args, attr, hf->hf_fd);
 	if (error != 0)
 		goto out;
@@ -74,6 +75,8 @@ host_fo_exec(struct file *fp, struct image_args *args,
 	error = host_start(hp, &hl->hl_pid);
 	if (attr != NULL && attr->pa_closedby != NULL)
 		*attr->pa_closedby = hp->hp_closedby;
+	if (error == 0 && hl->hl_spawn && hp->hp_wantpidfd)
+		*attr->pa_pidfd = hp->hp_pidfd;
 out:
 	if (hp != NULL)
 		host_plan_free(hp);

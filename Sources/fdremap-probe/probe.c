@@ -8,6 +8,7 @@
  *	reportpath P		write the report to a new file P (for a
  *				probe started with no descriptors at all)
  *	countfds		exit with the number of open descriptors
+ *	sleep MS R		sleep MS milliseconds, then write "slept" to R
  *	datahash R		write "datahash ARGC LEN FNV": argv[1..]
  *				joined with NULs, its length and FNV-1a hash
  *	spawn R K FLAGS S...	program_spawn_raw() itself (/proc/self/exe)
@@ -47,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/wait.h>
 
@@ -225,6 +227,19 @@ cmd_countfds(void)
 		n += o.o_buf[i] == '\n';
 	free(o.o_buf);
 	return (n);
+}
+
+static int
+cmd_sleep(char **param)
+{
+	struct timespec ts;
+	long ms = atol(param[1]);
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = ms % 1000 * 1000000;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+	return (write(atoi(param[2]), "slept\n", 6) == 6 ? 0 : 4);
 }
 
 static int
@@ -412,6 +427,8 @@ main(int argc, char **argv)
 		return (cmd_reportpath(argc, argv, param));
 	if (n >= 1 && strcmp(param[0], "countfds") == 0)
 		return (cmd_countfds());
+	if (n >= 3 && strcmp(param[0], "sleep") == 0)
+		return (cmd_sleep(param));
 	if (n >= 2 && strcmp(param[0], "datahash") == 0)
 		return (cmd_datahash(argc, argv, param));
 	if (n >= 4 && strcmp(param[0], "spawn") == 0)

@@ -210,7 +210,7 @@ func spawnRaw(_ execfd: Int32, _ bytes: [UInt8], _ fds: [Int32],
     withUnsafeMutablePointer(to: &closedBy) { closedByp in
         var attr = program_attr(pa_name: cname.map { UnsafePointer($0) },
                                 pa_envp: nil, pa_flags: flags,
-                                pa_closedby: closedByp)
+                                pa_closedby: closedByp, pa_pidfd: nil)
         let run = { (envp: UnsafePointer<UnsafeMutablePointer<CChar>?>?) in
             attr.pa_envp = envp
             error = bytes.withUnsafeBytes { b in

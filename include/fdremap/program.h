@@ -78,12 +78,17 @@
  * pa_flags	PROGRAM_TEST_* hooks (0 in production).
  * pa_closedby	if not NULL, receives how the child closed the descriptors
  *		it does not pass (PROGRAM_CLOSED_*), for tests.
+ * pa_pidfd	if not NULL, receives a pidfd of the spawned child, made
+ *		with the child (CLONE_PIDFD, so it cannot name another
+ *		process), close-on-exec, the caller's to close; -1 where the
+ *		kernel has none (before Linux 5.2).  Ignored by exec.
  */
 struct program_attr {
 	const char	*pa_name;
 	char *const	*pa_envp;
 	unsigned int	 pa_flags;
 	int		*pa_closedby;
+	int		*pa_pidfd;
 };
 
 /*
@@ -110,6 +115,22 @@ struct program_attr {
 int	program_spawn_raw(int execfd, const void *data, size_t datalen,
 	    const int *fds, size_t fdslen, const struct program_attr *attr,
 	    pid_t *pid);
+
+/*
+ * Hand a spawned child that nobody will wait for to the background
+ * reaper, so that it does not stay a zombie when it exits.  The child is
+ * never signalled: it runs to its end, and is then waited for by a
+ * thread of this process (started on first use, with every signal
+ * blocked) that sleeps in epoll_wait(2) on the pidfds of the children
+ * it was given.  pidfd is the child's pidfd (program_attr's pa_pidfd),
+ * which the reaper takes over and closes, or -1: then one is opened
+ * with pidfd_open(2), which is exact as long as nobody else waits for
+ * the child meanwhile; without pidfds (before Linux 5.3) a small thread
+ * waits for the child alone.  Returns 0, or ENOMEM or EAGAIN (no thread
+ * could be started), with pidfd closed.  Do not wait for the child
+ * yourself afterwards.
+ */
+int	program_reap(pid_t pid, int pidfd);
 
 /*
  * Replace the calling process (its pid stays) with the program at
