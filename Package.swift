@@ -4,6 +4,8 @@
 //
 // The layers, each depending only on the ones before it:
 //   CFDRemapKernel  the kernel model in C (public headers: include/)
+//   CArgdata        argdata in C (include/argdata.h), on the kernel's
+//                   allocator only
 //   CFDRemapHost    the host launcher in C: real programs with exact
 //                   descriptor tables (include/fdremap/program.h)
 //   FDRemap         the Swift face over them
@@ -14,6 +16,7 @@ let package = Package(
     products: [
         .library(name: "FDRemap", targets: ["FDRemap"]),
         .library(name: "CFDRemapKernel", targets: ["CFDRemapKernel"]),
+        .library(name: "CArgdata", targets: ["CArgdata"]),
         .library(name: "CFDRemapHost", targets: ["CFDRemapHost"]),
     ],
     dependencies: [
@@ -28,17 +31,25 @@ let package = Package(
             sources: ["Sources/CFDRemapKernel"],
             publicHeadersPath: "include"
         ),
+        // Argdata, source-compatible with CloudABI's argdata.h.  Its
+        // module map points back at the top-level include/argdata.h.
+        .target(
+            name: "CArgdata",
+            dependencies: ["CFDRemapKernel"],
+            cSettings: [.headerSearchPath("../../include")]
+        ),
         // The host launcher.  Its header is include/fdremap/program.h; the
         // module map in Sources/CFDRemapHost/include points back to it.
         .target(
             name: "CFDRemapHost",
-            dependencies: ["CFDRemapKernel"],
+            dependencies: ["CFDRemapKernel", "CArgdata"],
             cSettings: [.headerSearchPath("../../include")]
         ),
         .target(
             name: "FDRemap",
             dependencies: [
                 "CFDRemapKernel",
+                "CArgdata",
                 "CFDRemapHost",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
@@ -47,7 +58,7 @@ let package = Package(
         // table, arguments, environment and signal state back.
         .executableTarget(
             name: "fdremap-probe",
-            dependencies: ["CFDRemapHost"],
+            dependencies: ["CFDRemapHost", "CArgdata"],
             cSettings: [.headerSearchPath("../../include")]
         ),
         // libFuzzer target for the exec copy-in (see .ci/run).
@@ -65,10 +76,20 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "FDRemapArgdataTests",
+            dependencies: [
+                "FDRemap",
+                "CArgdata",
+                "CFDRemapKernel",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .testTarget(
             name: "FDRemapLaunchTests",
             dependencies: [
                 "FDRemap",
                 "CFDRemapHost",
+                "CArgdata",
                 "fdremap-probe",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
