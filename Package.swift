@@ -61,6 +61,14 @@ let package = Package(
             dependencies: ["CFDRemapHost", "CArgdata"],
             cSettings: [.headerSearchPath("../../include")]
         ),
+        // The same in Swift, for the child's side of the Swift API.
+        .executableTarget(
+            name: "fdremap-swift-probe",
+            dependencies: [
+                "FDRemap",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
         // libFuzzer target for the exec copy-in (see .ci/run).
         .executableTarget(
             name: "fuzz-kernel",
@@ -91,6 +99,7 @@ let package = Package(
                 "CFDRemapHost",
                 "CArgdata",
                 "fdremap-probe",
+                "fdremap-swift-probe",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

@@ -26,6 +26,16 @@
  *				error and whether the descriptor table and
  *				the thread count stayed as they were
  *
+ * Started without a command (no $FDREMAP_PROBE, argv[1] not a command
+ * word), it reads its argdata with program_getargdata(): a map whose
+ * "report" is the descriptor to report to.  The report then ends with
+ *	argdata HEX		the tree serialised again
+ *	argfds N...		its descriptors, as this process's numbers
+ * and when the map has "exec" or "spawn" (an executable's descriptor)
+ * and "args" (a tree), the probe first runs program_exec() or
+ * program_spawn() of it with that tree, reporting "error E" or
+ * "spawned E STATUS".
+ *
  * The report:
  *	pid P
  *	arg I HEX		argv[I] in hex (argv[0] included)
@@ -52,6 +62,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
+#include <argdata.h>
 #include <fdremap/program.h>
 
 extern char **environ;
@@ -396,6 +407,96 @@ cmd_execfail(char **param)
 	return (0);
 }
 
+/*
+ * The value of key in map ad, or NULL.  It lives in *it (the caller's),
+ * valid as long as that iterator is.
+ */
+static const argdata_t *
+map_get(const argdata_t *ad, const char *key, argdata_map_iterator_t *it)
+{
+	const argdata_t *k, *v;
+	const char *s;
+
+	argdata_map_iterate(ad, it);
+	while (argdata_map_get(it, &k, &v)) {
+		if (argdata_get_str_c(k, &s) == 0 && strcmp(s, key) == 0)
+			return (v);
+		argdata_map_next(it);
+	}
+	return (NULL);
+}
+
+/* The descriptor of key in map ad, or -1. */
+static int
+map_fd(const argdata_t *ad, const char *key)
+{
+	argdata_map_iterator_t it;
+	const argdata_t *v = map_get(ad, key, &it);
+	int fd;
+
+	return (v != NULL && argdata_get_fd(v, &fd) == 0 ? fd : -1);
+}
+
+/* Run the "exec" or "spawn" of the tree, reporting how it went. */
+static void
+argdata_launch(struct out *o, const argdata_t *ad)
+{
+	argdata_map_iterator_t it;
+	const argdata_t *args = map_get(ad, "args", &it);
+	int fd, error, status = -1;
+	pid_t pid;
+
+	if (args == NULL)
+		return;
+	if ((fd = map_fd(ad, "exec")) >= 0) {
+		error = program_exec(fd, args);
+		out_printf(o, "error %d\n", error);
+	}
+	if ((fd = map_fd(ad, "spawn")) >= 0) {
+		error = program_spawn(fd, args, &pid);
+		if (error == 0)
+			while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+				;
+		out_printf(o, "spawned %d %d\n", error, status);
+	}
+}
+
+/* The argdata mode: see the top of the file. */
+static int
+cmd_argdata(int argc, char **argv)
+{
+	struct out o = { 0 };
+	const argdata_t *ad;
+	unsigned char *buf;
+	size_t len, nfds, i, n;
+	int *fds, rfd;
+
+	if (program_getargdata(argc, argv, &ad) != 0)
+		return (6);
+	rfd = map_fd(ad, "report");
+	if (rfd < 0)
+		return (7);
+	argdata_launch(&o, ad);
+	report(&o, argc, argv);
+	argdata_serialized_length(ad, &len, &nfds);
+	buf = malloc(len + 1);
+	fds = calloc(nfds + 1, sizeof(*fds));
+	if (buf == NULL || fds == NULL)
+		return (3);
+	n = argdata_serialize(ad, buf, fds);
+	out_printf(&o, "argdata ");
+	for (i = 0; i < len; i++)
+		out_printf(&o, "%02x", buf[i]);
+	out_printf(&o, "\nargfds");
+	for (i = 0; i < n; i++)
+		out_printf(&o, " %d", fds[i]);
+	out_printf(&o, "\n");
+	out_flush(&o, rfd);
+	free(buf);
+	free(fds);
+	return (0);
+}
+
 /* The command: $FDREMAP_PROBE split at spaces, or argv[1..]. */
 static char **
 command(int argc, char **argv)
@@ -437,6 +538,8 @@ main(int argc, char **argv)
 		return (cmd_launch(param, 0));
 	if (n >= 2 && strcmp(param[0], "execfail") == 0)
 		return (cmd_execfail(param));
+	if (getenv("FDREMAP_PROBE") == NULL)
+		return (cmd_argdata(argc, argv));
 	fprintf(stderr, "fdremap-probe: unknown command\n");
 	return (2);
 }

@@ -69,6 +69,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include <argdata.h>
+
 /*
  * Options of a launch; a NULL attr means all defaults.
  *
@@ -140,5 +142,29 @@ int	program_reap(pid_t pid, int pidfd);
  */
 int	program_exec_raw(int execfd, const void *data, size_t datalen,
 	    const int *fds, size_t fdslen, const struct program_attr *attr);
+
+/*
+ * The argdata forms, shaped like cloudlibc's.  program_spawn() and
+ * program_exec() serialise ad (argdata_serialize(), which lists each of
+ * its descriptors once, in order of first appearance, and renumbers them
+ * 0 .. n-1) and launch the program at fd with those bytes and that list,
+ * as the raw forms do with a NULL attr (argv[0] the file name of fd, an
+ * empty environment).  EINVAL for a NULL tree; otherwise the raw forms'
+ * errors.  program_exec() returns only on error.
+ */
+int	program_spawn(int fd, const argdata_t *ad, pid_t *pid);
+int	program_exec(int fd, const argdata_t *ad);
+
+/*
+ * The child's side: *ad is the tree of argv[1 .. argc-1] joined with NUL
+ * bytes, in which descriptor index i is this process's descriptor i (as
+ * the launcher arranged it).  The bytes are copied and nothing is
+ * decoded yet: malformed data shows up as EINVAL from the getters and
+ * iterators, as for argdata_from_buffer().  The tree belongs to the
+ * library and stays valid until the process ends; calls with the same
+ * argc and argv return the same tree.  Returns 0, EINVAL (argc < 0, a
+ * NULL argv with arguments, a NULL ad), or ENOMEM.
+ */
+int	program_getargdata(int argc, char **argv, const argdata_t **ad);
 
 #endif /* !_FDREMAP_PROGRAM_H_ */
