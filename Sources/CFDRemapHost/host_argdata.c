@@ -14,63 +14,47 @@
 #include "host_internal.h"
 
 /*
- * The serialised bytes of ad and its descriptor list (renumbered in
- * order of first appearance, each once), both allocated.  Returns 0,
- * EINVAL for a NULL tree, or ENOMEM.
+ * Serialise ad (its descriptors renumbered in order of first appearance,
+ * each listed once) and launch it as the raw forms do with a NULL attr.
+ * Returns EINVAL for a NULL tree, ENOMEM, or the launch's error.
  */
 static int
-host_serialize(const argdata_t *ad, void **bufp, size_t *lenp, int **fdsp,
-    size_t *nfdsp)
+host_launch_argdata(int fd, const argdata_t *ad, bool spawn, pid_t *pid)
 {
 	size_t len, nfds;
+	void *buf;
+	int *fds, error;
 
 	if (ad == NULL)
 		return (EINVAL);
 	argdata_serialized_length(ad, &len, &nfds);
-	*bufp = fdr_malloc(len > 0 ? len : 1);
-	*fdsp = fdr_reallocarray(NULL, nfds > 0 ? nfds : 1, sizeof(int));
-	if (*bufp == NULL || *fdsp == NULL) {
-		fdr_free(*bufp);
-		fdr_free(*fdsp);
-		return (ENOMEM);
+	buf = fdr_malloc(len > 0 ? len : 1);
+	fds = fdr_reallocarray(NULL, nfds > 0 ? nfds : 1, sizeof(int));
+	if (buf == NULL || fds == NULL)
+		error = ENOMEM;
+	else {
+		nfds = argdata_serialize(ad, buf, fds);
+		error = host_launch(fd, buf, len, fds, nfds, NULL, spawn, pid);
 	}
-	*nfdsp = argdata_serialize(ad, *bufp, *fdsp);
-	*lenp = len;
-	return (0);
+	fdr_free(buf);
+	fdr_free(fds);
+	return (error);
 }
 
 /* Start the program at fd with ad: see program.h. */
 int
 program_spawn(int fd, const argdata_t *ad, pid_t *pid)
 {
-	void *buf;
-	int *fds, error;
-	size_t len, nfds;
 
-	error = host_serialize(ad, &buf, &len, &fds, &nfds);
-	if (error != 0)
-		return (error);
-	error = program_spawn_raw(fd, buf, len, fds, nfds, NULL, pid);
-	fdr_free(buf);
-	fdr_free(fds);
-	return (error);
+	return (host_launch_argdata(fd, ad, true, pid));
 }
 
 /* Replace this process with the program at fd and ad: see program.h. */
 int
 program_exec(int fd, const argdata_t *ad)
 {
-	void *buf;
-	int *fds, error;
-	size_t len, nfds;
 
-	error = host_serialize(ad, &buf, &len, &fds, &nfds);
-	if (error != 0)
-		return (error);
-	error = program_exec_raw(fd, buf, len, fds, nfds, NULL);
-	fdr_free(buf);
-	fdr_free(fds);
-	return (error);
+	return (host_launch_argdata(fd, ad, false, NULL));
 }
 
 /* convert_fd of the child: index i is descriptor i. */

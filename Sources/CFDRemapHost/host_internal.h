@@ -7,7 +7,9 @@
  *   host_plan.c	the activator's planning: argv, environment and the
  *			descriptor shuffle, all allocated before the child
  *   host_child.c	the child that carries the plan out, and its start
- *   host_program.c	the public entry points and the image activator
+ *   host_program.c	the raw entry points and the image activator
+ *   host_argdata.c	the argdata entry points and the child's reader
+ *   host_reaper.c	the background reaper of children nobody waits for
  */
 #ifndef _HOST_INTERNAL_H_
 #define _HOST_INTERNAL_H_
@@ -88,8 +90,14 @@ struct hostfile {
 	struct host_launch	*hf_launch;
 };
 
-/* The activator that starts the real program (host_program.c). */
+/*
+ * host_program.c: the activator that starts the real program, and the
+ * launch of both forms (a spawn with *pid when spawn, else an exec).
+ */
 extern const struct fileops host_fileops;
+int	host_launch(int execfd, const void *data, size_t datalen,
+	    const int *fds, size_t fdslen, const struct program_attr *attr,
+	    bool spawn, pid_t *pid);
 
 /* host_model.c */
 int	host_model_exec(struct host_launch *hl, int execfd, const void *data,

@@ -86,7 +86,7 @@ out:
 }
 
 /* Both forms: the model decides, its activator launches. */
-static int
+int
 host_launch(int execfd, const void *data, size_t datalen, const int *fds,
     size_t fdslen, const struct program_attr *attr, bool spawn, pid_t *pid)
 {

@@ -25,7 +25,7 @@ public enum Termination: Hashable, Sendable {
     }
 }
 
-/// A child process started by ``Program/spawn(_:argdata:options:)``.
+/// A child process started by `Program.spawn`.
 ///
 /// The handle owns the child: ``wait()`` reaps it and tells how it ended.
 /// A handle that goes away without being waited for does not kill its

@@ -85,7 +85,7 @@ public enum Program {
     /// Replaces this process (its ID stays) with the program at
     /// `executable`.  Other threads end when the program starts.
     ///
-    /// - Throws: As ``spawn(_:argdata:options:)-(FilePath,_,_)``, with
+    /// - Throws: As `spawn` with a path does, with
     ///   this process and its descriptors as they were.
     public static func exec(_ executable: FilePath, argdata: Argdata = .null,
                             options: Options = Options()) throws(Errno) -> Never {
@@ -97,7 +97,7 @@ public enum Program {
 
     /// Replaces this process with the program open at `executable`.
     ///
-    /// - Throws: As ``spawn(_:argdata:options:)-(FileDescriptor,_,_)``,
+    /// - Throws: As `spawn` with a descriptor does,
     ///   with this process and its descriptors as they were.
     public static func exec(_ executable: FileDescriptor, argdata: Argdata = .null,
                             options: Options = Options()) throws(Errno) -> Never {
