@@ -44,8 +44,8 @@
  * execfd is not itself one of the passed descriptors, the launcher tries
  * once more with the executable at descriptor fdslen, without
  * close-on-exec.  So a #! script (or a binfmt_misc program) gets exactly
- * one documented extra descriptor, number fdslen, read-only, its own
- * file; an ELF program never does.  When execfd is passed at its own
+ * one documented extra descriptor, number fdslen: its own file, open as
+ * execfd is (read-only or O_PATH); an ELF program never does.  When execfd is passed at its own
  * number (fds[execfd] == execfd) nothing extra is needed or added.  A
  * missing interpreter still fails with ENOENT.
  *
