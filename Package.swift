@@ -75,6 +75,13 @@ let package = Package(
             dependencies: ["CFDRemapKernel"],
             path: "Sources/FuzzKernel"
         ),
+        // libFuzzer target for the argdata decoder (see .ci/run).
+        .executableTarget(
+            name: "fuzz-argdata",
+            dependencies: ["CArgdata"],
+            path: "Sources/FuzzArgdata",
+            cSettings: [.headerSearchPath("../../include")]
+        ),
         .testTarget(
             name: "FDRemapKernelTests",
             dependencies: [

@@ -20,3 +20,14 @@ import SystemPackage
     #expect(p.payload(of: 0) as? String == "input.txt")
     #expect(p.payload(of: 1) as? String == "app.log")
 }
+
+/// The README's argdata example, with checks.
+@Test func theReadmeArgdataExampleWorks() throws {
+    let args: Argdata = ["port": 8080, "log": .fd(.standardError), "peers": ["a", "b"]]
+    let (bytes, fds) = args.serialize()
+    #expect(fds == [.standardError])
+    let back = try Argdata(decoding: bytes, fds: fds)
+    #expect(back == args)
+    #expect(args.yaml().contains("%TAG ! tag:nuxi.nl,2015:cloudabi/"))
+    #expect(args.yaml().contains(": !fd \"2\""))
+}
