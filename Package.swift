@@ -6,6 +6,8 @@
 //   CFDRemapKernel  the kernel model in C (public headers: include/)
 //   CArgdata        argdata in C (include/argdata.h), on the kernel's
 //                   allocator only
+//   CFDRemapHost    the host launcher in C: real programs with exact
+//                   descriptor tables (include/fdremap/program.h)
 //   FDRemap         the Swift face over them
 import PackageDescription
 
@@ -15,6 +17,7 @@ let package = Package(
         .library(name: "FDRemap", targets: ["FDRemap"]),
         .library(name: "CFDRemapKernel", targets: ["CFDRemapKernel"]),
         .library(name: "CArgdata", targets: ["CArgdata"]),
+        .library(name: "CFDRemapHost", targets: ["CFDRemapHost"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.0"),
@@ -35,11 +38,34 @@ let package = Package(
             dependencies: ["CFDRemapKernel"],
             cSettings: [.headerSearchPath("../../include")]
         ),
+        // The host launcher.  Its header is include/fdremap/program.h; the
+        // module map in Sources/CFDRemapHost/include points back to it.
+        .target(
+            name: "CFDRemapHost",
+            dependencies: ["CFDRemapKernel", "CArgdata"],
+            cSettings: [.headerSearchPath("../../include")]
+        ),
         .target(
             name: "FDRemap",
             dependencies: [
                 "CFDRemapKernel",
                 "CArgdata",
+                "CFDRemapHost",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // A program the launcher's tests start: it reports its descriptor
+        // table, arguments, environment and signal state back.
+        .executableTarget(
+            name: "fdremap-probe",
+            dependencies: ["CFDRemapHost", "CArgdata"],
+            cSettings: [.headerSearchPath("../../include")]
+        ),
+        // The same in Swift, for the child's side of the Swift API.
+        .executableTarget(
+            name: "fdremap-swift-probe",
+            dependencies: [
+                "FDRemap",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
@@ -70,6 +96,17 @@ let package = Package(
                 "FDRemap",
                 "CArgdata",
                 "CFDRemapKernel",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .testTarget(
+            name: "FDRemapLaunchTests",
+            dependencies: [
+                "FDRemap",
+                "CFDRemapHost",
+                "CArgdata",
+                "fdremap-probe",
+                "fdremap-swift-probe",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

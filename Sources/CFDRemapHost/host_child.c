@@ -1,0 +1,385 @@
+/*
+ * host_child.c: the child that carries out a plan: shuffle the
+ * descriptors, close the rest, execveat().
+ *
+ * It runs in the caller's memory (CLONE_VM) on a stack of its own, with
+ * the caller suspended (CLONE_VFORK) and every signal blocked.  It makes
+ * system calls directly (host_sys) and calls nothing else: nothing that
+ * allocates, takes a lock, writes errno or is instrumented by a
+ * sanitizer.  It uses only what host_plan.c prepared and reports a
+ * failure in hp_error before it exits.  For a
+ * spawn it is a process with a copy of the caller's descriptor table;
+ * for an exec it is a thread of the caller's process (CLONE_THREAD) with
+ * a private copy of the table (no CLONE_FILES), so that its execveat()
+ * replaces the process and its failure leaves the caller untouched.
+ */
+#define	_GNU_SOURCE
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host_internal.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define	CLOSE_RANGE_CLOEXEC	(1U << 2)
+#endif
+
+/*
+ * glibc's clone() under its own name: ThreadSanitizer intercepts clone()
+ * and treats it as fork(), which a CLONE_VM child cannot survive.
+ */
+#ifdef __GLIBC__
+extern int	__clone(int (*)(void *), void *, int, void *, ...);
+#define	host_clone	__clone
+#else
+#define	host_clone	clone
+#endif
+
+#define	HOST_STACK_SIZE	(64 * 1024)	/* the child's stack */
+#define	HOST_STACK_GUARD 4096		/* and a PROT_NONE page below it */
+#define	HOST_NSIG	64		/* the kernel's signals: 1 .. 64 */
+
+/* The kernel's struct sigaction, where it has sa_restorer. */
+#if defined(__x86_64__) || defined(__aarch64__)
+#define	HOST_RAW_SIGACTION
+struct host_ksigaction {
+	void		(*ks_handler)(int);
+	unsigned long	  ks_flags;
+	void		(*ks_restorer)(void);
+	uint64_t	  ks_mask;
+};
+#endif
+
+/*
+ * The calling thread's signal mask through the system call itself:
+ * glibc's sigprocmask() will not block the signals it uses internally,
+ * and the child must not take any.
+ */
+HOST_CHILD static void
+host_sigmask(int how, const sigset_t *set, sigset_t *oset)
+{
+
+	(void)host_sys(SYS_rt_sigprocmask, how, (long)set, (long)oset,
+	    HOST_NSIG / 8, 0);
+}
+
+/*
+ * Reset every caught signal to SIG_DFL, as posix_spawn does, so that no
+ * handler of the caller can run in the child once the caller's mask is
+ * back; ignored signals stay ignored (execve keeps them so).  Through
+ * the system call, glibc's two internal signals included; elsewhere
+ * through sigaction(), which refuses those two.
+ */
+HOST_CHILD static void
+host_child_signals(void)
+{
+#ifdef HOST_RAW_SIGACTION
+	struct host_ksigaction ksa, dfl = { SIG_DFL, 0, NULL, 0 };
+	int sig;
+
+	for (sig = 1; sig <= HOST_NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (host_sys(SYS_rt_sigaction, sig, 0, (long)&ksa,
+		    HOST_NSIG / 8, 0) != 0 ||
+		    ksa.ks_handler == SIG_IGN || ksa.ks_handler == SIG_DFL)
+			continue;
+		(void)host_sys(SYS_rt_sigaction, sig, (long)&dfl, 0,
+		    HOST_NSIG / 8, 0);
+	}
+#else
+	struct sigaction sa;
+	int sig;
+
+	for (sig = 1; sig < _NSIG; sig++) {
+		if (sig == SIGKILL || sig == SIGSTOP)
+			continue;
+		if (sigaction(sig, NULL, &sa) != 0 ||
+		    sa.sa_handler == SIG_IGN || sa.sa_handler == SIG_DFL)
+			continue;
+		sa.sa_handler = SIG_DFL;
+		sa.sa_flags = 0;
+		(void)sigaction(sig, &sa, NULL);
+	}
+#endif
+}
+
+/* dup2(from, to) for from != to; the result or -errno. */
+HOST_CHILD static long
+host_dup2(int from, int to)
+{
+
+	return (host_sys(SYS_dup3, from, to, 0, 0, 0));
+}
+
+/*
+ * An F_DUPFD_CLOEXEC copy of fd at hp_mintemp or above: EMFILE when
+ * there is no room under RLIMIT_NOFILE (F_DUPFD says EINVAL when the
+ * minimum itself is past it).
+ */
+HOST_CHILD static int
+host_child_dupfd(const struct host_plan *hp, int fd, int *newfdp)
+{
+	long r;
+
+	r = host_sys(SYS_fcntl, fd, F_DUPFD_CLOEXEC, hp->hp_mintemp, 0, 0);
+	if (r < 0)
+		return (r == -EINVAL ? EMFILE : (int)-r);
+	*newfdp = (int)r;
+	return (0);
+}
+
+/*
+ * Run the shuffle's steps in order.  *execfdp is the executable's number
+ * after it (moved above everything when a target would clobber it).
+ */
+HOST_CHILD static int
+host_child_shuffle(const struct host_plan *hp, int *execfdp)
+{
+	const struct host_step *st;
+	int temp = -1, execfd = hp->hp_execfd, error;
+	size_t k;
+	long r;
+
+	for (k = 0; k < hp->hp_nsteps; k++) {
+		st = &hp->hp_steps[k];
+		r = 0;
+		error = 0;
+		switch (st->hs_op) {
+		case HOP_SETFD0:
+			r = host_sys(SYS_fcntl, st->hs_to, F_SETFD, 0, 0, 0);
+			break;
+		case HOP_DUP2:
+			r = host_dup2(st->hs_from, st->hs_to);
+			break;
+		case HOP_SAVE:
+			if (temp == -1)
+				error = host_child_dupfd(hp, st->hs_from, &temp);
+			else
+				r = host_sys(SYS_dup3, st->hs_from, temp,
+				    O_CLOEXEC, 0, 0);
+			break;
+		case HOP_DUP2TEMP:
+			r = host_dup2(temp, st->hs_to);
+			break;
+		case HOP_MOVEEXEC:
+			error = host_child_dupfd(hp, execfd, &execfd);
+			break;
+		}
+		if (r < 0)
+			error = (int)-r;
+		if (error != 0)
+			return (error);
+	}
+	*execfdp = execfd;
+	return (0);
+}
+
+/* What the /proc walk closes: lo and up, but keep and the walker. */
+struct host_closer {
+	int	hc_lo;
+	int	hc_keep;
+	int	hc_dirfd;
+};
+
+HOST_CHILD static int
+host_close_cb(int fd, void *arg)
+{
+	const struct host_closer *hc = arg;
+
+	if (fd >= hc->hc_lo && fd != hc->hc_keep && fd != hc->hc_dirfd)
+		(void)host_sys(SYS_close, fd, 0, 0, 0, 0);
+	return (0);
+}
+
+/* close_range(2) of everything from lo up, except keep (-1: none). */
+HOST_CHILD static long
+host_closerange_around(unsigned int lo, int keep)
+{
+	long r;
+
+	if (keep >= 0 && (unsigned int)keep > lo &&
+	    (r = host_sys(SYS_close_range, lo, (unsigned int)keep - 1, 0, 0,
+	    0)) < 0)
+		return (r);
+	if (keep >= 0)
+		lo = (unsigned int)keep + 1;
+	return (host_sys(SYS_close_range, lo, ~0U, 0, 0, 0));
+}
+
+/*
+ * Close every descriptor from hp_n up, except the executable (keep, -1
+ * when it is passed), which stays open with close-on-exec until
+ * execveat().  close_range(CLOSE_RANGE_CLOEXEC) marks them all at once
+ * (Linux 5.11); then plain close_range() around keep (5.9); then a walk
+ * of /proc/self/fd with getdents64 into a stack buffer; then close() of
+ * every number up to hp_bruteend.  The test hooks skip the first ones.
+ * Cannot fail: the last way always works.
+ */
+HOST_CHILD static void
+host_child_closerest(struct host_plan *hp, int keep)
+{
+	uint64_t buf[512];
+	struct host_closer hc;
+	unsigned int lo = (unsigned int)hp->hp_n;
+	int fd, how;
+	long r;
+
+	if ((hp->hp_flags & PROGRAM_TEST_NOCLOSERANGE) == 0) {
+		if ((hp->hp_flags & PROGRAM_TEST_NOCLOEXECRANGE) == 0 &&
+		    host_sys(SYS_close_range, lo, ~0U, CLOSE_RANGE_CLOEXEC, 0,
+		    0) == 0) {
+			hp->hp_closedby = PROGRAM_CLOSED_CLOEXECRANGE;
+			return;
+		}
+		if (host_closerange_around(lo, keep) == 0) {
+			how = PROGRAM_CLOSED_RANGE;
+			goto done;
+		}
+	}
+	hc.hc_lo = hp->hp_n;
+	hc.hc_keep = keep;
+	hc.hc_dirfd = -1;
+	if ((hp->hp_flags & PROGRAM_TEST_NOPROCFS) == 0 &&
+	    (r = host_sys(SYS_openat, AT_FDCWD, (long)"/proc/self/fd",
+	    O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0)) >= 0)
+		hc.hc_dirfd = (int)r;
+	if (hc.hc_dirfd != -1 &&
+	    host_fdwalk(hc.hc_dirfd, buf, sizeof(buf), host_close_cb, &hc) ==
+	    0) {
+		(void)host_sys(SYS_close, hc.hc_dirfd, 0, 0, 0, 0);
+		how = PROGRAM_CLOSED_PROCFS;
+		goto done;
+	}
+	for (fd = hp->hp_n; fd < hp->hp_bruteend; fd++)
+		if (fd != keep)
+			(void)host_sys(SYS_close, fd, 0, 0, 0, 0);
+	how = PROGRAM_CLOSED_BRUTE;
+done:
+	if (keep >= 0)
+		(void)host_sys(SYS_fcntl, keep, F_SETFD, FD_CLOEXEC, 0, 0);
+	hp->hp_closedby = how;
+}
+
+/* execveat(fd, "", argv, envp, AT_EMPTY_PATH): only returns -errno. */
+HOST_CHILD static int
+host_child_execveat(const struct host_plan *hp, int fd)
+{
+
+	return ((int)-host_sys(SYS_execveat, fd, (long)"", (long)hp->hp_argv,
+	    (long)hp->hp_envp, AT_EMPTY_PATH));
+}
+
+/*
+ * Restore the caller's mask and execveat() the executable.  The #!
+ * policy of program.h: on ENOENT, unless the executable is passed, once
+ * more with it at descriptor hp_n without close-on-exec.
+ */
+HOST_CHILD static int
+host_child_exec(const struct host_plan *hp, int execfd)
+{
+	int error, n = hp->hp_n;
+	long r;
+
+	host_sigmask(SIG_SETMASK, &hp->hp_oldmask, NULL);
+	error = host_child_execveat(hp, execfd);
+	if (error != ENOENT || hp->hp_execpassed)
+		return (error);
+	if (execfd == n)
+		r = host_sys(SYS_fcntl, n, F_SETFD, 0, 0, 0);
+	else
+		r = host_dup2(execfd, n);
+	if (r < 0)
+		return (r == -EBADF ? EMFILE : (int)-r);
+	return (host_child_execveat(hp, n));
+}
+
+/*
+ * The child: only returns by exiting (SYS_exit ends this thread only,
+ * which for the exec form matters), after storing its error.
+ */
+HOST_CHILD static int
+host_child(void *arg)
+{
+	struct host_plan *hp = arg;
+	int execfd, error;
+
+	if (hp->hp_spawn)
+		host_child_signals();
+	error = host_child_shuffle(hp, &execfd);
+	if (error == 0) {
+		host_child_closerest(hp, hp->hp_execpassed ? -1 : execfd);
+		error = host_child_exec(hp, execfd);
+	}
+	__atomic_store_n(&hp->hp_error, error, __ATOMIC_RELEASE);
+	(void)host_sys(SYS_exit, 127, 0, 0, 0, 0);
+	return (127);	/* not reached */
+}
+
+/*
+ * Start the child on a fresh stack, every signal blocked around the
+ * clone, and wait (CLONE_VFORK) until it has exec'd or exited.  A failed
+ * spawn child is reaped (and its pidfd closed).  For a spawn, *pidp gets
+ * the child, and hp_pidfd its pidfd when hp_wantpidfd (-1 on kernels
+ * without CLONE_PIDFD).  Returns 0 or the child's (or clone's) errno;
+ * the caller's errno is kept.
+ */
+int
+host_start(struct host_plan *hp, pid_t *pidp)
+{
+	const size_t size = HOST_STACK_SIZE + HOST_STACK_GUARD;
+	sigset_t all;
+	char *stack;
+	int flags, error, saved_errno = errno, status;
+	pid_t pid;
+
+	stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED) {
+		error = errno;
+		errno = saved_errno;
+		return (error);
+	}
+	(void)mprotect(stack, HOST_STACK_GUARD, PROT_NONE);
+	if (hp->hp_spawn)
+		flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+	else
+		flags = CLONE_VM | CLONE_VFORK | CLONE_THREAD | CLONE_SIGHAND |
+		    CLONE_SYSVSEM;
+	if (hp->hp_spawn && hp->hp_wantpidfd)
+		flags |= CLONE_PIDFD;
+	hp->hp_error = 0;
+	hp->hp_pidfd = -1;
+	memset(&all, 0xff, sizeof(all));	/* the kernel ignores 9 and 19 */
+	host_sigmask(SIG_BLOCK, &all, &hp->hp_oldmask);
+	pid = host_clone(host_child, stack + size, flags, hp, &hp->hp_pidfd);
+	if (pid == -1 && errno == EINVAL && (flags & CLONE_PIDFD) != 0) {
+		/* Before Linux 5.2: no pidfd. */
+		hp->hp_pidfd = -1;
+		pid = host_clone(host_child, stack + size,
+		    flags & ~CLONE_PIDFD, hp, NULL);
+	}
+	error = pid == -1 ? errno :
+	    __atomic_load_n(&hp->hp_error, __ATOMIC_ACQUIRE);
+	host_sigmask(SIG_SETMASK, &hp->hp_oldmask, NULL);
+	if (pid > 0 && error != 0 && hp->hp_spawn) {
+		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+			;
+		if (hp->hp_pidfd >= 0)
+			(void)close(hp->hp_pidfd);
+		hp->hp_pidfd = -1;
+	}
+	(void)munmap(stack, size);
+	errno = saved_errno;
+	if (error == 0)
+		*pidp = pid;
+	return (error);
+}

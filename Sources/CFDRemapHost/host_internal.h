@@ -1,0 +1,158 @@
+/*
+ * host_internal.h: what the host launcher's files share.
+ *
+ * A launch goes caller -> model -> activator -> child:
+ *   host_model.c	mirrors the caller's descriptors in a model process
+ *			and runs the model's proc_exec()
+ *   host_plan.c	the activator's planning: argv, environment and the
+ *			descriptor shuffle, all allocated before the child
+ *   host_child.c	the child that carries the plan out, and its start
+ *   host_program.c	the raw entry points and the image activator
+ *   host_argdata.c	the argdata entry points and the child's reader
+ *   host_reaper.c	the background reaper of children nobody waits for
+ */
+#ifndef _HOST_INTERNAL_H_
+#define _HOST_INTERNAL_H_
+
+#include <sys/syscall.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <fdremap/kernel.h>
+#include <fdremap/program.h>
+
+/*
+ * The child runs in the caller's memory, so it must not run sanitizer
+ * instrumentation or interceptors (they keep per-thread state that the
+ * child would corrupt): its functions carry HOST_CHILD and make system
+ * calls only through host_sys(), which on x86-64 and AArch64 is the
+ * instruction itself and never writes errno.
+ */
+#if defined(__has_attribute)
+#if __has_attribute(disable_sanitizer_instrumentation)
+#define	HOST_CHILD	__attribute__((disable_sanitizer_instrumentation))
+#elif __has_attribute(no_sanitize)
+#define	HOST_CHILD \
+	__attribute__((no_sanitize("address", "thread", "undefined")))
+#endif
+#endif
+#ifndef HOST_CHILD
+#define	HOST_CHILD
+#endif
+
+/* A system call: the result, or -errno. */
+HOST_CHILD static inline long
+host_sys(long n, long a, long b, long c, long d, long e)
+{
+#if defined(__x86_64__)
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	long ret;
+
+	__asm__ volatile ("syscall" : "=a" (ret) : "a" (n), "D" (a), "S" (b),
+	    "d" (c), "r" (r10), "r" (r8) : "rcx", "r11", "memory");
+	return (ret);
+#elif defined(__aarch64__)
+	register long x8 __asm__("x8") = n;
+	register long x0 __asm__("x0") = a;
+	register long x1 __asm__("x1") = b;
+	register long x2 __asm__("x2") = c;
+	register long x3 __asm__("x3") = d;
+	register long x4 __asm__("x4") = e;
+
+	__asm__ volatile ("svc 0" : "+r" (x0) : "r" (x8), "r" (x1), "r" (x2),
+	    "r" (x3), "r" (x4) : "memory", "cc");
+	return (x0);
+#else
+	long ret = syscall(n, a, b, c, d, e);
+
+	return (ret == -1 ? -errno : ret);
+#endif
+}
+
+/* What the image activator needs besides the image_args. */
+struct host_launch {
+	const struct program_attr *hl_attr;
+	unsigned int	 hl_flags;	/* attr's PROGRAM_TEST_* */
+	bool		 hl_spawn;	/* spawn a child, or exec */
+	bool		 hl_fdsfault;	/* fds could not be read to mirror */
+	pid_t		 hl_pid;	/* the child, after a spawn */
+};
+
+/* The payload of every mirror file: the real descriptor it stands for. */
+struct hostfile {
+	int			 hf_fd;
+	struct host_launch	*hf_launch;
+};
+
+/*
+ * host_program.c: the activator that starts the real program, and the
+ * launch of both forms (a spawn with *pid when spawn, else an exec).
+ */
+extern const struct fileops host_fileops;
+int	host_launch(int execfd, const void *data, size_t datalen,
+	    const int *fds, size_t fdslen, const struct program_attr *attr,
+	    bool spawn, pid_t *pid);
+
+/* host_model.c */
+int	host_model_exec(struct host_launch *hl, int execfd, const void *data,
+	    size_t datalen, const int *fds, size_t fdslen);
+HOST_CHILD int host_fdwalk(int dirfd, void *buf, size_t buflen,
+	    int (*fn)(int fd, void *arg), void *arg);
+
+/* One step of the descriptor shuffle, run by the child in order. */
+enum host_op {
+	HOP_SETFD0,	/* fcntl(to, F_SETFD, 0): an identity entry */
+	HOP_DUP2,	/* dup2(from, to) */
+	HOP_SAVE,	/* temp = close-on-exec copy of from, above everything */
+	HOP_DUP2TEMP,	/* dup2(temp, to) */
+	HOP_MOVEEXEC,	/* execfd = close-on-exec copy of it, above everything */
+};
+
+struct host_step {
+	int	hs_op;
+	int	hs_from;
+	int	hs_to;
+};
+
+/*
+ * Everything the child needs, allocated by the caller before the child
+ * starts, and the two words the child writes back (hp_error and
+ * hp_closedby: the only memory it writes outside its own stack, besides
+ * the suspended caller's errno, which the caller restores).
+ */
+struct host_plan {
+	struct host_step *hp_steps;
+	size_t		 hp_nsteps;
+	int		 hp_n;		/* descriptors passed: 0 .. n-1 */
+	int		 hp_execfd;	/* the executable, before the shuffle */
+	bool		 hp_execpassed;	/* it is passed at its own number */
+	int		 hp_mintemp;	/* temporaries at or above this */
+	int		 hp_bruteend;	/* brute force closes below this */
+	unsigned int	 hp_flags;	/* PROGRAM_TEST_* */
+	bool		 hp_spawn;	/* a child process (not an exec thread) */
+	char		**hp_argv;	/* name, then the data's strings */
+	char *const	*hp_envp;
+	char		*hp_name;	/* owned copy of argv[0], or NULL */
+	sigset_t	 hp_oldmask;	/* the caller's mask, restored at exec */
+	int		 hp_error;	/* written by the child */
+	int		 hp_closedby;	/* written by the child */
+	int		 hp_pidfd;	/* CLONE_PIDFD: written by clone */
+	bool		 hp_wantpidfd;	/* make a pidfd with the child */
+};
+
+/* host_plan.c */
+int	host_plan_args(struct host_plan *hp, const struct image_args *args,
+	    const struct program_attr *attr, int execfd);
+int	host_plan_fds(struct host_plan *hp, int *src, int n, int execfd);
+void	host_plan_free(struct host_plan *hp);
+
+/* host_child.c */
+int	host_start(struct host_plan *hp, pid_t *pidp);
+
+#endif /* !_HOST_INTERNAL_H_ */

@@ -1,0 +1,386 @@
+/*
+ * host_model.c: a model process that mirrors the caller's descriptors,
+ * and the model's proc_exec() run over it.
+ *
+ * The mirror holds only what the model's checks look at: one model file
+ * per distinct descriptor of fds that is really open, at the same slot;
+ * the executable's descriptor; and, only when fdslen goes past all of
+ * those, a placeholder at the caller's real highest descriptor, so that
+ * the model's E2BIG (fdslen > fd_lastfile + 1) is the caller's.  Each
+ * file's f_data is a struct hostfile naming the real descriptor, so the
+ * activator reads the new table's slot i as "real descriptor fds[i]".
+ *
+ * Whether descriptors are open is asked with poll(2), up to 512 per call
+ * and POLLNVAL for the closed ones: about 18 us for 1000 descriptors
+ * here, where one fcntl(2) each took 120 us.  Only the executable's
+ * open flags are read (one fcntl(F_GETFL)), since they are the only
+ * flags the model's proc_exec() consults; the other mirror files carry
+ * no access flags.
+ */
+#define	_GNU_SOURCE
+#include <sys/resource.h>
+#include <sys/syscall.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdint.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host_internal.h"
+
+#define	HOST_POLL_CHUNK	512	/* descriptors per poll(2) */
+#define	HOST_FDS_PEEK	1024	/* longer lists look at the table first */
+
+/* A linux_dirent64 as getdents64(2) returns it. */
+struct host_dirent64 {
+	uint64_t	d_ino;
+	int64_t		d_off;
+	unsigned short	d_reclen;
+	unsigned char	d_type;
+	char		d_name[];
+};
+
+/*
+ * Call fn for each descriptor listed in the open directory dirfd (a
+ * /proc/<pid>/fd), reading with getdents64(2) into buf, which must be
+ * 8-byte aligned: no allocation, no errno, so the child can use it.
+ * Stops when fn returns non-zero.  Returns 0, or the errno of
+ * getdents64.
+ */
+HOST_CHILD int
+host_fdwalk(int dirfd, void *buf, size_t buflen, int (*fn)(int fd, void *arg),
+    void *arg)
+{
+	struct host_dirent64 *de;
+	const char *p;
+	long n, off, fd;
+
+	for (;;) {
+		n = host_sys(SYS_getdents64, dirfd, (long)buf, (long)buflen, 0,
+		    0);
+		if (n < 0)
+			return ((int)-n);
+		if (n == 0)
+			return (0);
+		for (off = 0; off < n; off += de->d_reclen) {
+			de = (struct host_dirent64 *)(void *)((char *)buf + off);
+			p = de->d_name;
+			if (*p < '0' || *p > '9')
+				continue;	/* "." and ".." */
+			for (fd = 0; *p >= '0' && *p <= '9' && fd <= INT_MAX;
+			    p++)
+				fd = fd * 10 + (*p - '0');
+			if (*p == '\0' && fd <= INT_MAX && fn((int)fd, arg))
+				return (0);
+		}
+	}
+}
+
+/* fdwalk callback: remember the highest descriptor but the walker's own. */
+struct host_highest {
+	int	hh_dirfd;
+	int	hh_highest;
+};
+
+static int
+host_highest_cb(int fd, void *arg)
+{
+	struct host_highest *hh = arg;
+
+	if (fd != hh->hh_dirfd && fd > hh->hh_highest)
+		hh->hh_highest = fd;
+	return (0);
+}
+
+/*
+ * The highest open descriptor of the caller from /proc/self/fd.  Returns
+ * 0 with *highestp set (-1 when none), or an errno when /proc cannot be
+ * read.
+ */
+static int
+host_highest_procfs(int *highestp)
+{
+	uint64_t buf[512];
+	struct host_highest hh;
+	int error;
+
+	hh.hh_dirfd = open("/proc/self/fd", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC);
+	if (hh.hh_dirfd == -1)
+		return (errno);
+	hh.hh_highest = -1;
+	error = host_fdwalk(hh.hh_dirfd, buf, sizeof(buf), host_highest_cb,
+	    &hh);
+	(void)close(hh.hh_dirfd);
+	if (error == 0)
+		*highestp = hh.hh_highest;
+	return (error);
+}
+
+/*
+ * The highest open descriptor below the soft RLIMIT_NOFILE, probed with
+ * poll(2) a chunk at a time: the fallback without /proc.  Descriptors
+ * above the soft limit (left open when it was lowered) are not seen.
+ */
+static void
+host_highest_probe(int *highestp)
+{
+	struct pollfd pfd[HOST_POLL_CHUNK];
+	struct rlimit rl;
+	long end, base, i, chunk;
+	int highest = -1;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur > INT_MAX)
+		end = INT_MAX;
+	else
+		end = (long)rl.rlim_cur;
+	chunk = end < HOST_POLL_CHUNK ? end : HOST_POLL_CHUNK;
+	for (base = 0; base < end; base += chunk) {
+		if (chunk > end - base)
+			chunk = end - base;
+		for (i = 0; i < chunk; i++)
+			pfd[i] = (struct pollfd){ .fd = (int)(base + i) };
+		if (poll(pfd, (nfds_t)chunk, 0) == -1) {
+			for (i = 0; i < chunk; i++)
+				if (fcntl((int)(base + i), F_GETFD) != -1)
+					highest = (int)(base + i);
+			continue;
+		}
+		for (i = 0; i < chunk; i++)
+			if ((pfd[i].revents & POLLNVAL) == 0)
+				highest = (int)(base + i);
+	}
+	*highestp = highest;
+}
+
+/* The caller's highest open descriptor, -1 when none. */
+static int
+host_highest_fd(unsigned int flags)
+{
+	int highest;
+
+	if ((flags & PROGRAM_TEST_NOPROCFS) != 0 ||
+	    host_highest_procfs(&highest) != 0)
+		host_highest_probe(&highest);
+	return (highest);
+}
+
+/*
+ * Mark the entries of fds[0 .. n-1] that are not open descriptors by
+ * setting them to -1, and return the highest that is (-1 when none).
+ * Asks poll(2) for a chunk at a time, one fcntl(2) each where poll
+ * refuses (a chunk above the soft RLIMIT_NOFILE, ENOMEM).
+ */
+static int
+host_fds_validate(int *fds, size_t n)
+{
+	struct pollfd pfd[HOST_POLL_CHUNK];
+	size_t base, i, chunk;
+	int highest = -1, r;
+
+	for (base = 0; base < n; base += chunk) {
+		chunk = n - base < HOST_POLL_CHUNK ? n - base : HOST_POLL_CHUNK;
+		for (i = 0; i < chunk; i++)
+			pfd[i] = (struct pollfd){ .fd = fds[base + i] };
+		do
+			r = poll(pfd, (nfds_t)chunk, 0);
+		while (r == -1 && errno == EINTR);
+		for (i = 0; i < chunk; i++) {
+			if (fds[base + i] < 0 ||
+			    (r != -1 && (pfd[i].revents & POLLNVAL) != 0) ||
+			    (r == -1 && fcntl(fds[base + i], F_GETFD) == -1))
+				fds[base + i] = -1;
+			else if (fds[base + i] > highest)
+				highest = fds[base + i];
+		}
+	}
+	return (highest);
+}
+
+/* Model open flags for host open flags (F_GETFL). */
+static unsigned int
+host_fflags(int oflags)
+{
+
+	if ((oflags & O_PATH) != 0)
+		return (FEXEC);
+	switch (oflags & O_ACCMODE) {
+	case O_RDONLY:
+		return (FREAD);
+	case O_WRONLY:
+		return (FWRITE);
+	default:
+		return (FREAD | FWRITE);
+	}
+}
+
+/*
+ * Put a model file for hf at slot target of td's table: finstall() takes
+ * the lowest free slot, so in ascending order of targets a dense table
+ * needs no move; otherwise kern_dup() it to target.
+ */
+static int
+host_mirror_add(struct thread *td, struct hostfile *hf, unsigned int flag)
+{
+	struct file *fp;
+	int error, slot;
+
+	error = falloc_noinstall(td, &fp);
+	if (error != 0)
+		return (error);
+	finit(fp, flag, DTYPE_NONE, hf, &host_fileops);
+	error = finstall(td, fp, &slot, 0, NULL);
+	if (error == 0 && slot != hf->hf_fd) {
+		error = kern_dup(td, FDDUP_FIXED, 0, slot, hf->hf_fd);
+		(void)kern_close(td, slot);
+	}
+	(void)fdrop(fp, td);
+	return (error);
+}
+
+/* What the mirror is built from. */
+struct host_mirror {
+	uint64_t	*hm_map;	/* bit fd: mirror descriptor fd */
+	bool		 hm_fdsfault;	/* fds could not be read */
+	int		 hm_top;	/* highest marked, -1 when none */
+	int		 hm_execfd;	/* open executable or -1 */
+	unsigned int	 hm_execflag;	/* its model open flags */
+	struct hostfile	*hm_files;
+};
+
+/*
+ * Build td's table from the marked descriptors, in ascending order.
+ * hm_files gets one entry per descriptor (freed by the caller).
+ */
+static int
+host_mirror_build(struct thread *td, struct host_mirror *hm,
+    struct host_launch *hl)
+{
+	size_t nfiles = 0, w, k = 0;
+	uint64_t bits;
+	int fd, error;
+
+	for (w = 0; hm->hm_top >= 0 && w <= (size_t)hm->hm_top / 64; w++)
+		nfiles += (size_t)__builtin_popcountll(hm->hm_map[w]);
+	hm->hm_files = fdr_calloc(nfiles > 0 ? nfiles : 1,
+	    sizeof(*hm->hm_files));
+	if (hm->hm_files == NULL)
+		return (ENOMEM);
+	for (w = 0; hm->hm_top >= 0 && w <= (size_t)hm->hm_top / 64; w++) {
+		for (bits = hm->hm_map[w]; bits != 0; bits &= bits - 1) {
+			fd = (int)(w * 64) + __builtin_ctzll(bits);
+			hm->hm_files[k] = (struct hostfile){ fd, hl };
+			error = host_mirror_add(td, &hm->hm_files[k++],
+			    fd == hm->hm_execfd ? hm->hm_execflag : 0);
+			if (error != 0)
+				return (error);
+		}
+	}
+	return (0);
+}
+
+/*
+ * Decide which descriptors the mirror needs, following the model's
+ * checks: none when the data alone is E2BIG; the real highest first when
+ * fds is long (so that a huge fdslen is E2BIG without copying it); the
+ * open entries of fds when they can be read (hm_fdsfault when they
+ * cannot); the executable; and the real highest when fdslen goes past
+ * everything else.  Fills hm (hm_map allocated).
+ */
+static int
+host_mirror_plan(struct host_mirror *hm, unsigned int flags, int execfd,
+    size_t datalen, const int *fds, size_t fdslen)
+{
+	int *kfds = NULL, highest = -2, top = -1, oflags;
+	size_t i, nwords, nref = fdslen;
+	int error = 0;
+
+	hm->hm_execfd = -1;
+	hm->hm_top = -1;
+	if (datalen >= EXEC_ARG_MAX)
+		return (0);
+	if (fdslen > HOST_FDS_PEEK) {
+		highest = host_highest_fd(flags);
+		if (fdslen > (size_t)highest + 1)
+			nref = 0;	/* E2BIG: mirror only the highest */
+	}
+	if (nref > 0) {
+		kfds = fdr_malloc(nref * sizeof(*kfds));
+		if (kfds == NULL)
+			return (ENOMEM);
+		if (copyin(fds, kfds, nref * sizeof(*kfds)) == 0)
+			top = host_fds_validate(kfds, nref);
+		else {
+			nref = 0;
+			hm->hm_fdsfault = true;
+		}
+	}
+	if (execfd >= 0 && (oflags = fcntl(execfd, F_GETFL)) != -1) {
+		hm->hm_execfd = execfd;
+		hm->hm_execflag = host_fflags(oflags);
+		if (execfd > top)
+			top = execfd;
+	}
+	if (highest == -2 && fdslen > (size_t)top + 1)
+		highest = host_highest_fd(flags);
+	if (highest > top)
+		top = highest;
+	nwords = top >= 0 ? (size_t)top / 64 + 1 : 1;
+	hm->hm_map = fdr_calloc(nwords, sizeof(*hm->hm_map));
+	if (hm->hm_map == NULL) {
+		error = ENOMEM;
+		goto out;
+	}
+	hm->hm_top = top;
+	for (i = 0; i < nref; i++)
+		if (kfds[i] >= 0)
+			hm->hm_map[kfds[i] / 64] |= UINT64_C(1) << (kfds[i] % 64);
+	if (hm->hm_execfd >= 0)
+		hm->hm_map[execfd / 64] |= UINT64_C(1) << (execfd % 64);
+	if (highest >= 0)
+		hm->hm_map[highest / 64] |= UINT64_C(1) << (highest % 64);
+out:
+	fdr_free(kfds);
+	return (error);
+}
+
+/*
+ * Run the model's proc_exec() over a mirror of the caller's table; its
+ * activator (host_fileops) starts the real program.  Returns the model's
+ * error, the activator's, or ENOMEM; frees everything it made.  When fds
+ * could not be read for the mirror, the model still decides what comes
+ * before looking at them (E2BIG, EFAULT for data, its own EFAULT for
+ * fds); anything after that is EFAULT, and nothing is launched.
+ */
+int
+host_model_exec(struct host_launch *hl, int execfd, const void *data,
+    size_t datalen, const int *fds, size_t fdslen)
+{
+	struct host_mirror hm = { 0 };
+	struct thread *td;
+	int error;
+
+	error = host_mirror_plan(&hm, hl->hl_flags, execfd, datalen, fds,
+	    fdslen);
+	if (error != 0)
+		return (error);
+	td = proc_create();
+	if (td == NULL) {
+		error = ENOMEM;
+		goto out;
+	}
+	hl->hl_fdsfault = hm.hm_fdsfault;
+	error = host_mirror_build(td, &hm, hl);
+	if (error == 0)
+		error = proc_exec(td, execfd, data, datalen, fds, fdslen);
+	if (hm.hm_fdsfault && error != E2BIG && error != ENOMEM)
+		error = EFAULT;
+	proc_destroy(td);
+out:
+	fdr_free(hm.hm_files);
+	fdr_free(hm.hm_map);
+	return (error);
+}

@@ -1,0 +1,227 @@
+/*
+ * host_plan.c: what the child will do, decided and allocated by the
+ * caller: the argument vector (and its E2BIG checks) and the descriptor
+ * shuffle as an optimal parallel move.
+ */
+#define	_GNU_SOURCE
+#include <sys/resource.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host_internal.h"
+
+/* Linux's floor of the argument space (uapi ARG_MAX) and _STK_LIM. */
+#define	HOST_ARG_FLOOR	131072L
+#define	HOST_STK_LIM	(8L * 1024 * 1024)
+/* The longest name the kernel copies for execveat: "/dev/fd/N". */
+#define	HOST_EXECFN_MAX	(sizeof("/dev/fd/") + 10)
+
+/* A source of the shuffle that is the temporary, not a descriptor. */
+#define	HOST_TEMP	(-1)
+
+/*
+ * The kernel's total argument limit (fs/exec.c, bprm_stack_limits): a
+ * quarter of the soft RLIMIT_STACK, at most 3/4 of _STK_LIM, at least
+ * HOST_ARG_FLOOR.  glibc's sysconf(_SC_ARG_MAX) lacks the upper bound.
+ */
+static long
+host_arg_limit(void)
+{
+	struct rlimit rl;
+	long limit = HOST_STK_LIM / 4 * 3;
+
+	if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 4 < (rlim_t)limit)
+		limit = (long)(rl.rlim_cur / 4);
+	return (limit > HOST_ARG_FLOOR ? limit : HOST_ARG_FLOOR);
+}
+
+/*
+ * Add string s of the vector to *space (its bytes with the NUL): E2BIG
+ * when it alone passes the per-string limit (MAX_ARG_STRLEN, 32 pages).
+ */
+static int
+host_arg_count(const char *s, long *space)
+{
+	long strmax = sysconf(_SC_PAGESIZE) * 32;
+	size_t len;
+
+	len = strnlen(s, (size_t)strmax) + 1;
+	if ((long)len > strmax)
+		return (E2BIG);
+	*space += (long)len;
+	return (0);
+}
+
+/*
+ * A copy of the file name of the open descriptor fd, for argv[0]: the
+ * last part of its /proc/self/fd link, or "program".  NULL when out of
+ * memory.
+ */
+static char *
+host_fd_name(int fd, unsigned int flags)
+{
+	char path[32], target[PATH_MAX], *name, *slash;
+	ssize_t len = -1;
+
+	if ((flags & PROGRAM_TEST_NOPROCFS) == 0) {
+		(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		len = readlink(path, target, sizeof(target) - 1);
+	}
+	if (len <= 0 || target[0] != '/')
+		len = (ssize_t)strlen(strcpy(target, "program"));
+	target[len] = '\0';
+	slash = strrchr(target, '/');
+	if (slash != NULL && slash[1] != '\0')
+		memmove(target, slash + 1, strlen(slash));
+	name = fdr_malloc(strlen(target) + 1);
+	if (name != NULL)
+		strcpy(name, target);
+	return (name);
+}
+
+/*
+ * Build hp_argv: the name, then args' data split at each NUL (argc
+ * strings, already NUL-terminated in the copied-in buffer), and take the
+ * environment.  E2BIG when any string passes the per-string limit or
+ * everything (strings, pointers, the kernel's copy of "/dev/fd/N") passes
+ * the total; checked as the kernel will, so the child does not start.
+ */
+int
+host_plan_args(struct host_plan *hp, const struct image_args *args,
+    const struct program_attr *attr, int execfd)
+{
+	static char *const noenv[] = { NULL };
+	const char *name = attr != NULL ? attr->pa_name : NULL;
+	char *p;
+	long space = (long)HOST_EXECFN_MAX, limit, nptr;
+	size_t envc = 0, i;
+	int error;
+
+	hp->hp_envp = attr != NULL && attr->pa_envp != NULL ? attr->pa_envp :
+	    noenv;
+	if (name == NULL) {
+		hp->hp_name = host_fd_name(execfd, hp->hp_flags);
+		if (hp->hp_name == NULL)
+			return (ENOMEM);
+		name = hp->hp_name;
+	}
+	hp->hp_argv = fdr_malloc(((size_t)args->argc + 2) * sizeof(char *));
+	if (hp->hp_argv == NULL)
+		return (ENOMEM);
+	hp->hp_argv[0] = (char *)name;
+	if ((error = host_arg_count(name, &space)) != 0)
+		return (error);
+	for (p = args->begin_argv, i = 1; i <= (size_t)args->argc; i++) {
+		hp->hp_argv[i] = p;
+		if ((error = host_arg_count(p, &space)) != 0)
+			return (error);
+		p += strlen(p) + 1;
+	}
+	hp->hp_argv[i] = NULL;
+	for (; hp->hp_envp[envc] != NULL; envc++)
+		if ((error = host_arg_count(hp->hp_envp[envc], &space)) != 0)
+			return (error);
+	limit = host_arg_limit();
+	nptr = ((long)args->argc + 1 + (long)envc) * (long)sizeof(void *);
+	if (limit <= nptr || space > limit - nptr)
+		return (E2BIG);
+	return (0);
+}
+
+/* Append a step. */
+static void
+host_emit(struct host_plan *hp, int op, int from, int to)
+{
+
+	hp->hp_steps[hp->hp_nsteps++] = (struct host_step){ op, from, to };
+}
+
+/*
+ * Plan the shuffle that makes descriptor i a copy of src[i] for i < n,
+ * as an optimal parallel move: an identity entry only loses
+ * close-on-exec; a target that no pending entry still reads is written
+ * at once (dup2), which may free its own source's target, and so on;
+ * what remains are cycles, each broken with one temporary: its first
+ * target is saved above every number (F_DUPFD_CLOEXEC from hp_mintemp,
+ * never a guessed number) and its reader takes the copy.  A cycle of k
+ * costs k + 1 steps.  When the executable's descriptor is a target that
+ * will be written, it is moved out of the way first.  src is consumed.
+ */
+int
+host_plan_fds(struct host_plan *hp, int *src, int n, int execfd)
+{
+	int *readers, *stack, top = 0, i, j, s, maxsrc = -1, cursor;
+	size_t cap = (size_t)n + (size_t)n / 2 + 2;
+
+	hp->hp_steps = fdr_calloc(cap, sizeof(*hp->hp_steps));
+	readers = fdr_calloc((size_t)n + 1, sizeof(*readers));
+	stack = fdr_calloc((size_t)n + 1, sizeof(*stack));
+	if (hp->hp_steps == NULL || readers == NULL || stack == NULL) {
+		fdr_free(readers);
+		fdr_free(stack);
+		return (ENOMEM);
+	}
+	for (i = 0; i < n; i++) {
+		if (src[i] > maxsrc)
+			maxsrc = src[i];
+		if (src[i] == i)
+			host_emit(hp, HOP_SETFD0, i, i);
+		else if (src[i] < n && src[src[i]] != src[i])
+			readers[src[i]]++;
+	}
+	hp->hp_n = n;
+	hp->hp_execfd = execfd;
+	hp->hp_mintemp = maxsrc >= n ? maxsrc + 1 : n;
+	hp->hp_execpassed = execfd < n && src[execfd] == execfd;
+	if (execfd < n && !hp->hp_execpassed)
+		host_emit(hp, HOP_MOVEEXEC, execfd, execfd);
+	for (i = 0; i < n; i++)
+		if (src[i] != i && readers[i] == 0)
+			stack[top++] = i;
+	for (cursor = 0;;) {
+		while (top > 0) {
+			i = stack[--top];
+			s = src[i];
+			if (s == HOST_TEMP)
+				host_emit(hp, HOP_DUP2TEMP, s, i);
+			else
+				host_emit(hp, HOP_DUP2, s, i);
+			src[i] = i;	/* done: final from now on */
+			if (s >= 0 && s < n && src[s] != s && --readers[s] == 0)
+				stack[top++] = s;
+		}
+		while (cursor < n && src[cursor] == cursor)
+			cursor++;
+		if (cursor == n)
+			break;
+		/* Only cycles are left: save cursor, its reader takes it. */
+		for (j = cursor; src[j] != cursor; j = src[j])
+			;
+		host_emit(hp, HOP_SAVE, cursor, cursor);
+		src[j] = HOST_TEMP;
+		readers[cursor] = 0;
+		stack[top++] = cursor;
+	}
+	fdr_free(readers);
+	fdr_free(stack);
+	return (0);
+}
+
+/* Free what the plan allocated. */
+void
+host_plan_free(struct host_plan *hp)
+{
+
+	fdr_free(hp->hp_steps);
+	fdr_free(hp->hp_argv);
+	fdr_free(hp->hp_name);
+	hp->hp_steps = NULL;
+	hp->hp_argv = NULL;
+	hp->hp_name = NULL;
+}

@@ -1,0 +1,545 @@
+/*
+ * fdremap-probe: a program for the launcher's tests.  It reports what it
+ * was started with, in lines of text, to one of its descriptors.  Its
+ * command is argv[1..], or the words of $FDREMAP_PROBE when that is set
+ * (so that argv can be any data under test):
+ *
+ *	report R		write the report to descriptor R
+ *	reportpath P		write the report to a new file P (for a
+ *				probe started with no descriptors at all)
+ *	countfds		exit with the number of open descriptors
+ *	sleep MS R		sleep MS milliseconds, then write "slept" to R
+ *	datahash R		write "datahash ARGC LEN FNV": argv[1..]
+ *				joined with NULs, its length and FNV-1a hash
+ *	spawn R K FLAGS S...	program_spawn_raw() itself (/proc/self/exe)
+ *				with data "report\0K", fds S... and the
+ *				PROGRAM_TEST_* FLAGS, wait, and append
+ *				"spawned ERROR CLOSEDBY STATUS" to R; an S
+ *				ending in 'c' gets FD_CLOEXEC first; one
+ *				ending in 'x' is closed first and left out
+ *				(so the executable can take its number)
+ *	exec R K FLAGS S...	the same with program_exec_raw(); on failure
+ *				append "error ERROR" to R
+ *	execfail R BAD...	try program_exec_raw() with each descriptor
+ *				BAD as the executable and with bad requests,
+ *				reporting "execfail LABEL ERROR SAME": the
+ *				error and whether the descriptor table and
+ *				the thread count stayed as they were
+ *
+ * Started without a command (no $FDREMAP_PROBE, argv[1] not a command
+ * word), it reads its argdata with program_getargdata(): a map whose
+ * "report" is the descriptor to report to.  The report then ends with
+ *	argdata HEX		the tree serialised again
+ *	argfds N...		its descriptors, as this process's numbers
+ * and when the map has "exec" or "spawn" (an executable's descriptor)
+ * and "args" (a tree), the probe first runs program_exec() or
+ * program_spawn() of it with that tree, reporting "error E" or
+ * "spawned E STATUS".
+ *
+ * The report:
+ *	pid P
+ *	arg I HEX		argv[I] in hex (argv[0] included)
+ *	env I HEX
+ *	fd N CLOEXEC DEV INO ACCMODE PATH	each open descriptor
+ *	sigblocked HEX		the blocked signals, bit s-1 for signal s
+ *	sigignored HEX		the ignored signals
+ *	end
+ */
+#define	_GNU_SOURCE
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/wait.h>
+
+#include <argdata.h>
+#include <fdremap/program.h>
+
+extern char **environ;
+
+/* A growing text buffer; the probe exits on allocation failure. */
+struct out {
+	char	*o_buf;
+	size_t	 o_len;
+	size_t	 o_cap;
+};
+
+static void
+out_printf(struct out *o, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	for (;;) {
+		va_start(ap, fmt);
+		n = vsnprintf(o->o_buf + o->o_len, o->o_cap - o->o_len, fmt,
+		    ap);
+		va_end(ap);
+		if (n < 0)
+			exit(3);
+		if ((size_t)n < o->o_cap - o->o_len)
+			break;
+		o->o_cap = (o->o_cap + (size_t)n + 1) * 2;
+		o->o_buf = realloc(o->o_buf, o->o_cap);
+		if (o->o_buf == NULL)
+			exit(3);
+	}
+	o->o_len += (size_t)n;
+}
+
+static void
+out_hex(struct out *o, const char *label, int i, const char *s)
+{
+
+	out_printf(o, "%s %d ", label, i);
+	for (; *s != '\0'; s++)
+		out_printf(o, "%02x", (unsigned char)*s);
+	out_printf(o, "\n");
+}
+
+/* Write all of o to fd and release it. */
+static void
+out_flush(struct out *o, int fd)
+{
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < o->o_len) {
+		n = write(fd, o->o_buf + off, o->o_len - off);
+		if (n <= 0)
+			exit(4);
+		off += (size_t)n;
+	}
+	free(o->o_buf);
+	*o = (struct out){ 0 };
+}
+
+/* One line per open descriptor, in ascending order, but the walker's. */
+static void
+report_fds(struct out *o)
+{
+	char path[64], target[PATH_MAX];
+	struct dirent **names;
+	struct stat st;
+	ssize_t len;
+	int i, n, fd, self, fdflags, flflags;
+
+	self = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (self == -1)
+		exit(5);
+	n = scandirat(self, ".", &names, NULL, versionsort);
+	if (n < 0)
+		exit(5);
+	for (i = 0; i < n; i++) {
+		if (names[i]->d_name[0] == '.') {
+			free(names[i]);
+			continue;
+		}
+		fd = atoi(names[i]->d_name);
+		free(names[i]);
+		if (fd == self)
+			continue;
+		fdflags = fcntl(fd, F_GETFD);
+		flflags = fcntl(fd, F_GETFL);
+		if (fdflags == -1 || flflags == -1 || fstat(fd, &st) != 0)
+			continue;	/* closed meanwhile: scandir's own */
+		(void)snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		len = readlink(path, target, sizeof(target) - 1);
+		target[len < 0 ? 0 : len] = '\0';
+		out_printf(o, "fd %d %d %ju %ju %d %s\n", fd,
+		    (fdflags & FD_CLOEXEC) != 0, (uintmax_t)st.st_dev,
+		    (uintmax_t)st.st_ino,
+		    (flflags & O_PATH) != 0 ? -1 : flflags & O_ACCMODE,
+		    target);
+	}
+	free(names);
+	close(self);
+}
+
+/* The signal state: blocked and ignored signals as bit masks. */
+static void
+report_signals(struct out *o)
+{
+	struct sigaction sa;
+	sigset_t mask;
+	uint64_t blocked = 0, ignored = 0;
+	int sig;
+
+	(void)sigprocmask(SIG_BLOCK, NULL, &mask);
+	for (sig = 1; sig < 65 && sig < NSIG; sig++) {
+		if (sigismember(&mask, sig) == 1)
+			blocked |= UINT64_C(1) << (sig - 1);
+		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+			ignored |= UINT64_C(1) << (sig - 1);
+	}
+	out_printf(o, "sigblocked %jx\nsigignored %jx\n", (uintmax_t)blocked,
+	    (uintmax_t)ignored);
+}
+
+/* The whole report of this process. */
+static void
+report(struct out *o, int argc, char **argv)
+{
+	int i;
+
+	out_printf(o, "pid %d\n", (int)getpid());
+	for (i = 0; i < argc; i++)
+		out_hex(o, "arg", i, argv[i]);
+	for (i = 0; environ != NULL && environ[i] != NULL; i++)
+		out_hex(o, "env", i, environ[i]);
+	report_fds(o);
+	report_signals(o);
+	out_printf(o, "end\n");
+}
+
+static int
+cmd_report(int argc, char **argv, char **param)
+{
+	struct out o = { 0 };
+
+	report(&o, argc, argv);
+	out_flush(&o, atoi(param[1]));
+	return (0);
+}
+
+static int
+cmd_reportpath(int argc, char **argv, char **param)
+{
+	struct out o = { 0 };
+	int fd;
+
+	report(&o, argc, argv);
+	fd = open(param[1], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd == -1)
+		return (5);
+	out_flush(&o, fd);
+	return (0);
+}
+
+static int
+cmd_countfds(void)
+{
+	struct out o = { 0 };
+	size_t i;
+	int n = 0;
+
+	report_fds(&o);
+	for (i = 0; i < o.o_len; i++)
+		n += o.o_buf[i] == '\n';
+	free(o.o_buf);
+	return (n);
+}
+
+static int
+cmd_sleep(char **param)
+{
+	struct timespec ts;
+	long ms = atol(param[1]);
+
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = ms % 1000 * 1000000;
+	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+		;
+	return (write(atoi(param[2]), "slept\n", 6) == 6 ? 0 : 4);
+}
+
+static int
+cmd_datahash(int argc, char **argv, char **param)
+{
+	struct out o = { 0 };
+	uint64_t h = UINT64_C(14695981039346656037);
+	size_t len = 0;
+	const char *p;
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		for (p = argv[i]; ; p++) {
+			if (*p == '\0' && i == argc - 1)
+				break;
+			h = (h ^ (unsigned char)*p) * UINT64_C(1099511628211);
+			len++;
+			if (*p == '\0')
+				break;
+		}
+	}
+	out_printf(&o, "datahash %d %zu %016jx\n", argc, len, (uintmax_t)h);
+	out_flush(&o, atoi(param[1]));
+	return (0);
+}
+
+/*
+ * The descriptor list S... of a spawn or exec command; entries ending
+ * in 'c' are made close-on-exec first, those ending in 'x' are closed
+ * and left out.  Returns the count or -1.
+ */
+static int
+parse_fds(char **param, int *fds, int max)
+{
+	char *end;
+	int n = 0, fd;
+
+	for (; *param != NULL; param++) {
+		fd = (int)strtol(*param, &end, 10);
+		if (*end == 'x') {
+			(void)close(fd);
+			continue;
+		}
+		if (*end == 'c')
+			(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+		if (n == max)
+			return (-1);
+		fds[n++] = fd;
+	}
+	return (n);
+}
+
+static int
+cmd_launch(char **param, int spawn)
+{
+	static int fds[4096];
+	struct program_attr attr = { 0 };
+	struct out o = { 0 };
+	char data[32];
+	int execfd, len, n, error, closedby = 0, status = -1;
+	int report = atoi(param[1]);
+	pid_t pid;
+
+	len = snprintf(data, sizeof(data), "report%c%s", '\0', param[2]);
+	attr.pa_flags = (unsigned int)strtoul(param[3], NULL, 0);
+	attr.pa_closedby = &closedby;
+	n = parse_fds(param + 4, fds, 4096);
+	execfd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (execfd == -1 || n < 0)
+		return (2);
+	if (spawn) {
+		error = program_spawn_raw(execfd, data, (size_t)len, fds,
+		    (size_t)n, &attr, &pid);
+		if (error == 0)
+			while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+				;
+		out_printf(&o, "spawned %d %d %d\n", error, closedby, status);
+	} else {
+		error = program_exec_raw(execfd, data, (size_t)len, fds,
+		    (size_t)n, &attr);
+		out_printf(&o, "error %d\n", error);
+	}
+	out_flush(&o, report);
+	return (error == 0 ? 0 : 1);
+}
+
+/* The descriptor table and the thread count, as text. */
+static char *
+snapshot(void)
+{
+	struct out o = { 0 };
+	DIR *d;
+	int tasks = 0;
+
+	report_fds(&o);
+	/* An exec thread that failed may still be finishing its exit. */
+	for (int tries = 0; tries < 1000; tries++) {
+		d = opendir("/proc/self/task");
+		if (d == NULL)
+			exit(5);
+		tasks = 0;
+		while (readdir(d) != NULL)
+			tasks++;
+		closedir(d);
+		if (tasks == 3)
+			break;
+		usleep(1000);
+	}
+	out_printf(&o, "tasks %d\n", tasks - 2);
+	return (o.o_buf);
+}
+
+/* Try one failing exec; report its error and whether all stayed. */
+static void
+try_exec(struct out *o, const char *label, int execfd, const void *data,
+    size_t datalen, const int *fds, size_t fdslen)
+{
+	char *before, *after;
+	int error;
+
+	before = snapshot();
+	error = program_exec_raw(execfd, data, datalen, fds, fdslen, NULL);
+	after = snapshot();
+	out_printf(o, "execfail %s %d %d\n", label, error,
+	    strcmp(before, after) == 0);
+	if (strcmp(before, after) != 0)
+		out_printf(o, "before:\n%safter:\n%s", before, after);
+	free(before);
+	free(after);
+}
+
+static int
+cmd_execfail(char **param)
+{
+	static char big[300000];
+	struct out o = { 0 };
+	char label[32];
+	int report = atoi(param[1]), bad, fds[] = { 0, 1, 2, report };
+	int closed[] = { 0, 1, 1000 };
+	int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+
+	for (int i = 2; param[i] != NULL; i++) {
+		bad = atoi(param[i]);
+		(void)snprintf(label, sizeof(label), "fd%d", bad);
+		try_exec(&o, label, bad, "x", 1, fds, 4);
+	}
+	try_exec(&o, "badexecfd", -1, "x", 1, fds, 4);
+	try_exec(&o, "badfds", self, "x", 1, closed, 3);
+	memset(big, 'a', sizeof(big));
+	try_exec(&o, "bigdata", self, big, sizeof(big), fds, 4);
+	try_exec(&o, "bigstring", self, big, 200000, fds, 4);
+	out_printf(&o, "end\n");
+	out_flush(&o, report);
+	return (0);
+}
+
+/*
+ * The value of key in map ad, or NULL.  It lives in *it (the caller's),
+ * valid as long as that iterator is.
+ */
+static const argdata_t *
+map_get(const argdata_t *ad, const char *key, argdata_map_iterator_t *it)
+{
+	const argdata_t *k, *v;
+	const char *s;
+
+	argdata_map_iterate(ad, it);
+	while (argdata_map_get(it, &k, &v)) {
+		if (argdata_get_str_c(k, &s) == 0 && strcmp(s, key) == 0)
+			return (v);
+		argdata_map_next(it);
+	}
+	return (NULL);
+}
+
+/* The descriptor of key in map ad, or -1. */
+static int
+map_fd(const argdata_t *ad, const char *key)
+{
+	argdata_map_iterator_t it;
+	const argdata_t *v = map_get(ad, key, &it);
+	int fd;
+
+	return (v != NULL && argdata_get_fd(v, &fd) == 0 ? fd : -1);
+}
+
+/* Run the "exec" or "spawn" of the tree, reporting how it went. */
+static void
+argdata_launch(struct out *o, const argdata_t *ad)
+{
+	argdata_map_iterator_t it;
+	const argdata_t *args = map_get(ad, "args", &it);
+	int fd, error, status = -1;
+	pid_t pid;
+
+	if (args == NULL)
+		return;
+	if ((fd = map_fd(ad, "exec")) >= 0) {
+		error = program_exec(fd, args);
+		out_printf(o, "error %d\n", error);
+	}
+	if ((fd = map_fd(ad, "spawn")) >= 0) {
+		error = program_spawn(fd, args, &pid);
+		if (error == 0)
+			while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+				;
+		out_printf(o, "spawned %d %d\n", error, status);
+	}
+}
+
+/* The argdata mode: see the top of the file. */
+static int
+cmd_argdata(int argc, char **argv)
+{
+	struct out o = { 0 };
+	const argdata_t *ad;
+	unsigned char *buf;
+	size_t len, nfds, i, n;
+	int *fds, rfd;
+
+	if (program_getargdata(argc, argv, &ad) != 0)
+		return (6);
+	rfd = map_fd(ad, "report");
+	if (rfd < 0)
+		return (7);
+	argdata_launch(&o, ad);
+	report(&o, argc, argv);
+	argdata_serialized_length(ad, &len, &nfds);
+	buf = malloc(len + 1);
+	fds = calloc(nfds + 1, sizeof(*fds));
+	if (buf == NULL || fds == NULL)
+		return (3);
+	n = argdata_serialize(ad, buf, fds);
+	out_printf(&o, "argdata ");
+	for (i = 0; i < len; i++)
+		out_printf(&o, "%02x", buf[i]);
+	out_printf(&o, "\nargfds");
+	for (i = 0; i < n; i++)
+		out_printf(&o, " %d", fds[i]);
+	out_printf(&o, "\n");
+	out_flush(&o, rfd);
+	free(buf);
+	free(fds);
+	return (0);
+}
+
+/* The command: $FDREMAP_PROBE split at spaces, or argv[1..]. */
+static char **
+command(int argc, char **argv)
+{
+	static char *words[4100];
+	char *env = getenv("FDREMAP_PROBE"), *w;
+	int n = 0;
+
+	if (env == NULL)
+		return (argc > 1 ? argv + 1 : NULL);
+	env = strdup(env);
+	for (w = strtok(env, " "); w != NULL && n < 4099; w = strtok(NULL, " "))
+		words[n++] = w;
+	words[n] = NULL;
+	return (n > 0 ? words : NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	char **param = command(argc, argv);
+	int n;
+
+	for (n = 0; param != NULL && param[n] != NULL; n++)
+		;
+	if (n >= 2 && strcmp(param[0], "report") == 0)
+		return (cmd_report(argc, argv, param));
+	if (n >= 2 && strcmp(param[0], "reportpath") == 0)
+		return (cmd_reportpath(argc, argv, param));
+	if (n >= 1 && strcmp(param[0], "countfds") == 0)
+		return (cmd_countfds());
+	if (n >= 3 && strcmp(param[0], "sleep") == 0)
+		return (cmd_sleep(param));
+	if (n >= 2 && strcmp(param[0], "datahash") == 0)
+		return (cmd_datahash(argc, argv, param));
+	if (n >= 4 && strcmp(param[0], "spawn") == 0)
+		return (cmd_launch(param, 1));
+	if (n >= 4 && strcmp(param[0], "exec") == 0)
+		return (cmd_launch(param, 0));
+	if (n >= 2 && strcmp(param[0], "execfail") == 0)
+		return (cmd_execfail(param));
+	if (getenv("FDREMAP_PROBE") == NULL)
+		return (cmd_argdata(argc, argv));
+	fprintf(stderr, "fdremap-probe: unknown command\n");
+	return (2);
+}

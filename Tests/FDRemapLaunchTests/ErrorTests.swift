@@ -1,0 +1,305 @@
+// Every error class of a launch, each in a process of its own (an exit
+// test) so that it can check exactly that the failure left nothing
+// behind: the same descriptors (from /proc/self/fd), no child process
+// and no zombie, no C memory.  The order of errors is the model's.
+import CFDRemapHost
+import CFDRemapKernel
+import Glibc
+import Testing
+
+/// Linux's O_PATH (not exported by Swift's Glibc module).
+let O_PATH_LINUX: Int32 = 0o10000000
+
+/// program_spawn_raw() with raw pointers, for unreadable memory.
+func spawnPointers(_ execfd: Int32, _ data: UnsafeRawPointer?, _ datalen: Int,
+                   _ fds: UnsafePointer<Int32>?, _ fdslen: Int) -> Int32 {
+    var pid: pid_t = -1
+    let before = fdr_mem_inuse_thread()
+    let error = program_spawn_raw(execfd, data, datalen, fds, fdslen, nil, &pid)
+    #expect(fdr_mem_inuse_thread() == before, "C memory left allocated")
+    if error == 0 { reap(pid) }
+    return error
+}
+
+/// A page that cannot be read.
+func unreadablePage() -> UnsafeMutableRawPointer {
+    mmap(nil, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)!
+}
+
+/// Runs `launch` (expected to fail) and checks that it left this
+/// process's table as it was and no child behind.
+func cleanly(_ launch: () -> Int32,
+             sourceLocation: SourceLocation = #_sourceLocation) -> Int32 {
+    let before = tableSnapshot()
+    let error = launch()
+    let after = tableSnapshot()
+    #expect(after == before, "descriptors changed: \(before.filter { after[$0.key] != $0.value }) -> \(after.filter { before[$0.key] != $0.value })", sourceLocation: sourceLocation)
+    #expect(hasNoChildren(), "a child was left behind", sourceLocation: sourceLocation)
+    return error
+}
+
+/// Sets the soft limit of `resource`; the old one is returned.
+@discardableResult
+func setSoftLimit(_ resource: __rlimit_resource, _ value: rlim_t) -> rlim_t {
+    var rl = rlimit()
+    getrlimit(Int32(resource.rawValue), &rl)
+    let old = rl.rlim_cur
+    rl.rlim_cur = min(value, rl.rlim_max)
+    setrlimit(Int32(resource.rawValue), &rl)
+    return old
+}
+
+/// The error classes; each runs in a process of its own.
+enum ErrorCase: String, CaseIterable, Codable, Sendable {
+    case enoexec, eaccesNotExecutable, eaccesDirectory, enoentInterpreter
+    case ebadfNegative, ebadfHole, ebadfExecClosed, ebadfExecWriteOnly
+    case ebadfExecReadWrite
+    case e2bigData, e2bigFdslen, e2bigFdslenLong, e2bigSizeMax, e2bigHugeArgdata, e2bigString, e2bigEnvironment, e2bigTotal
+    case efaultData, efaultFds, efaultNullData
+    case emfileOverLimit, emfileNoRoomForTemporary
+    case orderE2bigBeforeEfault, orderEfaultDataBeforeFds
+    case orderEfaultBeforeExecfd, orderEbadfFdsBeforeExecfd
+    case orderModelBeforeArguments, orderArgumentsBeforeEmfile
+
+    /// Sets up, launches (through `cleanly`), and returns (expected, got).
+    func run() -> (Int32, Int32) {
+        _ = tableSnapshot()     // before any limit is lowered
+        let o = Opened()
+        let m = o.memfd()
+        let probe = o.open(Probe.path)
+        let std: [Int32] = [m]
+        let elf = Array("\u{7f}ELF".utf8) + [UInt8](repeating: 0, count: 60)
+        switch self {
+        case .enoexec:
+            let f = o.tempFile(Array("not a program\n".utf8), mode: 0o755).fd
+            return (ENOEXEC, cleanly { spawnRaw(f, [], std).error })
+        case .eaccesNotExecutable:
+            let f = o.tempFile(elf, mode: 0o644).fd
+            return (EACCES, cleanly { spawnRaw(f, [], std).error })
+        case .eaccesDirectory:
+            let d = o.open("/tmp", O_RDONLY | O_DIRECTORY)
+            return (EACCES, cleanly { spawnRaw(d, [], std).error })
+        case .enoentInterpreter:
+            let f = o.tempFile(Array("#!/nonexistent/interpreter\n".utf8), mode: 0o755).fd
+            return (ENOENT, cleanly { spawnRaw(f, [], std).error })
+        case .ebadfNegative:
+            return (EBADF, cleanly { spawnRaw(probe, [], [m, -1]).error })
+        case .ebadfHole:
+            // A closed number below an open one, high enough that no
+            // thread's open() takes it meanwhile.
+            let a = o.dup(m, atLeast: 500), b = o.dup(m, atLeast: 501)
+            o.close(a)
+            return (EBADF, cleanly { spawnRaw(probe, [], [b, a, m]).error })
+        case .ebadfExecClosed:
+            let f = o.dup(m, atLeast: 500)
+            o.close(f)
+            return (EBADF, cleanly { spawnRaw(f, [], std).error })
+        case .ebadfExecWriteOnly:
+            let f = o.open("/dev/null", O_WRONLY)
+            return (EBADF, cleanly { spawnRaw(f, [], std).error })
+        case .ebadfExecReadWrite:
+            // The model's (FreeBSD's) rule: no executable open for writing.
+            let f = o.tempFile(elf, mode: 0o755, flags: O_RDWR).fd
+            return (EBADF, cleanly { spawnRaw(f, [], std).error })
+        case .e2bigData:
+            let d = [UInt8](repeating: 0x61, count: Int(EXEC_ARG_MAX))
+            return (E2BIG, cleanly { spawnRaw(probe, d, std).error })
+        case .e2bigFdslen:
+            // More descriptors than the highest open one (below 1000 here)
+            // allows, and a short list (read before the table).
+            let fds = [Int32](repeating: m, count: 1024)
+            return (E2BIG, cleanly { spawnRaw(probe, [], fds).error })
+        case .e2bigFdslenLong:
+            // A long list: the table is looked at before the list is read.
+            let fds = [Int32](repeating: m, count: 100_000)
+            return (E2BIG, cleanly { spawnRaw(probe, [], fds).error })
+        case .e2bigSizeMax:
+            // SIZE_MAX lengths, with no memory behind them: refused before
+            // anything is read or allocated.
+            let sizeMax = Int(bitPattern: UInt.max)
+            let a = cleanly { spawnPointers(probe, nil, sizeMax, nil, 0) }
+            let b = cleanly { spawnPointers(probe, nil, 0, nil, sizeMax) }
+            return (E2BIG, a == E2BIG ? b : a)
+        case .e2bigHugeArgdata:
+            // A 256 MiB binary value: serialised, then refused as E2BIG.
+            let size = 256 << 20
+            let bytes = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+            defer { bytes.deallocate() }
+            memset(bytes, 0x5A, size)
+            let ad = argdata_create_binary(bytes, size)!
+            defer { argdata_free(ad) }
+            return (E2BIG, cleanly {
+                var pid: pid_t = -1
+                return program_spawn(probe, ad, &pid)
+            })
+        case .e2bigString:
+            let d = [UInt8](repeating: 0x61, count: 131072)
+            return (E2BIG, cleanly { spawnRaw(probe, d, std).error })
+        case .e2bigEnvironment:
+            let v = "V=" + String(repeating: "v", count: 131070)
+            return (E2BIG, cleanly { spawnRaw(probe, [], std, env: [v]).error })
+        case .e2bigTotal:
+            // With an 8 MiB stack the kernel allows 2 MiB of strings and
+            // pointers: 250000 empty strings need about 2.25 MiB.
+            setSoftLimit(RLIMIT_STACK, 8 << 20)
+            let d = [UInt8](repeating: 0, count: 250000)
+            return (E2BIG, cleanly { spawnRaw(probe, d, std).error })
+        case .efaultData:
+            let page = unreadablePage()
+            return (EFAULT, cleanly { [m] in
+                [m].withUnsafeBufferPointer { spawnPointers(probe, page, 10, $0.baseAddress, 1) }
+            })
+        case .efaultFds:
+            let page = unreadablePage()
+            return (EFAULT, cleanly {
+                spawnPointers(probe, nil, 0, page.assumingMemoryBound(to: Int32.self), 2)
+            })
+        case .efaultNullData:
+            return (EFAULT, cleanly { [m] in
+                [m].withUnsafeBufferPointer { spawnPointers(probe, nil, 5, $0.baseAddress, 1) }
+            })
+        case .emfileOverLimit:
+            // 60 descriptors are fine for the model (one is open at 100 or
+            // above) but not under a soft limit of 50.
+            _ = o.dup(m, atLeast: 100)
+            setSoftLimit(RLIMIT_NOFILE, 50)
+            let fds = [Int32](repeating: m, count: 60)
+            return (EMFILE, cleanly { spawnRaw(probe, [], fds).error })
+        case .emfileNoRoomForTemporary:
+            // Swapping 0 and 1 needs one temporary; the table is full.
+            while FileID(fd: 0) == nil || FileID(fd: 1) == nil {
+                o.adopt(Glibc.open("/dev/null", O_RDONLY))
+            }
+            setSoftLimit(RLIMIT_NOFILE, rlim_t(tableSnapshot().keys.max()! + 8))
+            let filler = Opened()
+            while filler.adoptIfOpen(Glibc.open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
+            return (EMFILE, cleanly { spawnRaw(probe, [], [1, 0]).error })
+        case .orderE2bigBeforeEfault:
+            let page = unreadablePage()
+            return (E2BIG, cleanly {
+                spawnPointers(probe, page, Int(EXEC_ARG_MAX),
+                              page.assumingMemoryBound(to: Int32.self), 1 << 40)
+            })
+        case .orderEfaultDataBeforeFds:
+            let page = unreadablePage()
+            return (EFAULT, cleanly {
+                [Int32(-1)].withUnsafeBufferPointer {
+                    spawnPointers(probe, page, 10, $0.baseAddress, 1)
+                }
+            })
+        case .orderEfaultBeforeExecfd:
+            let page = unreadablePage()
+            return (EFAULT, cleanly {
+                spawnPointers(-1, nil, 0, page.assumingMemoryBound(to: Int32.self), 1)
+            })
+        case .orderEbadfFdsBeforeExecfd:
+            // The executable is not executable (EACCES), but a bad entry
+            // of fds is found first.
+            let f = o.tempFile(elf, mode: 0o644).fd
+            return (EBADF, cleanly { spawnRaw(f, [], [m, -5]).error })
+        case .orderModelBeforeArguments:
+            // Strings too long (the activator's E2BIG), but the executable
+            // is not open (the model's EBADF).
+            let d = [UInt8](repeating: 0x61, count: 200000)
+            return (EBADF, cleanly { spawnRaw(-1, d, std).error })
+        case .orderArgumentsBeforeEmfile:
+            _ = o.dup(m, atLeast: 100)
+            setSoftLimit(RLIMIT_NOFILE, 50)
+            let d = [UInt8](repeating: 0x61, count: 200000)
+            let fds = [Int32](repeating: m, count: 60)
+            return (E2BIG, cleanly { spawnRaw(probe, d, fds).error })
+        }
+    }
+}
+
+extension Opened {
+    /// Adopts `fd` when it is open; false when it is -1.
+    func adoptIfOpen(_ fd: Int32) -> Bool {
+        if fd < 0 { return false }
+        adopt(fd)
+        return true
+    }
+}
+
+@Suite struct ErrorTests {
+    @Test(arguments: ErrorCase.allCases)
+    func failsCleanly(_ c: ErrorCase) async {
+        await #expect(processExitsWith: .success) { [c = c as ErrorCase] in
+            let (expected, got) = c.run()
+            #expect(got == expected,
+                    "\(c): \(String(cString: strerror(got))), not \(String(cString: strerror(expected)))")
+        }
+    }
+
+    /// Every allocation of a launch, made to fail in turn: ENOMEM, and
+    /// nothing left behind; then it succeeds.
+    @Test func everyAllocationFailureIsClean() async {
+        await #expect(processExitsWith: .success) {
+            let o = Opened()
+            let m = o.memfd(), a = o.memfd()
+            let probe = o.open(Probe.path)
+            let fds = [a, m, a, m]
+            var k: UInt64 = 1
+            while true {
+                fdr_fail_arm(FDR_FAIL_MALLOC, k)
+                let before = tableSnapshot()
+                let s = spawnRaw(probe, data(["report", "1"]), fds)
+                let fired = fdr_fail_fired(FDR_FAIL_MALLOC) != 0
+                fdr_fail_arm(FDR_FAIL_MALLOC, 0)
+                if !fired {
+                    #expect(s.error == 0)
+                    if s.error == 0 { reap(s.pid) }
+                    break
+                }
+                #expect(s.error == ENOMEM, "allocation \(k)")
+                #expect(tableSnapshot() == before, "allocation \(k)")
+                #expect(hasNoChildren(), "allocation \(k)")
+                k += 1
+            }
+            #expect(k > 5, "a launch allocates several times")
+        }
+    }
+
+    /// A copy-in that fails (as if the memory were unreadable) is EFAULT.
+    @Test func copyinFailuresAreEfault() async {
+        await #expect(processExitsWith: .success) {
+            let o = Opened()
+            let m = o.memfd()
+            let probe = o.open(Probe.path)
+            // Ours (to mirror fds), the model's of data, the model's of fds.
+            for k in UInt64(1)...3 {
+                fdr_fail_arm(FDR_FAIL_COPYIN, k)
+                let error = cleanly { spawnRaw(probe, data(["report", "0"]), [m]).error }
+                let fired = fdr_fail_fired(FDR_FAIL_COPYIN) != 0
+                fdr_fail_arm(FDR_FAIL_COPYIN, 0)
+                #expect(fired)
+                #expect(error == EFAULT, "copy-in \(k)")
+            }
+        }
+    }
+
+    /// The exec form fails cleanly too: the probe tries each bad
+    /// executable on itself and compares its own table and threads.
+    @Test func execFailuresLeaveTheProcessAsItWas() {
+        let o = Opened()
+        let m = o.memfd()
+        let elf = Array("\u{7f}ELF".utf8) + [UInt8](repeating: 0, count: 60)
+        let enoexec = o.tempFile(Array("garbage\n".utf8), mode: 0o755).fd
+        let eacces = o.tempFile(elf, mode: 0o644).fd
+        let enoent = o.tempFile(Array("#!/nonexistent/x\n".utf8), mode: 0o755).fd
+        let (_, r) = runProbe([m, enoexec, eacces, enoent], report: m,
+                              command: ["execfail", "0", "1", "2", "3"], checkPid: false)
+        let got = Dictionary(uniqueKeysWithValues: r.lines("execfail").map {
+            (String($0[1]), (Int32($0[2])!, $0[3] == "1"))
+        })
+        let want: [String: Int32] = [
+            "fd1": ENOEXEC, "fd2": EACCES, "fd3": ENOENT, "badexecfd": EBADF,
+            "badfds": EBADF, "bigdata": E2BIG, "bigstring": E2BIG,
+        ]
+        #expect(got.count == want.count, "\(r.text)")
+        for (label, error) in want {
+            #expect(got[label]?.0 == error, "\(label)")
+            #expect(got[label]?.1 == true, "\(label) changed the process:\n\(r.text)")
+        }
+    }
+}

@@ -1,0 +1,170 @@
+/*
+ * fdremap/program.h: starting real programs with an exact descriptor
+ * table, CloudABI's proc_exec() made real on a Linux host.
+ *
+ * program_spawn_raw() starts a child, program_exec_raw() replaces the
+ * calling process.  Given the executable's descriptor execfd, the data
+ * bytes and the list fds, the new program's descriptor i is the open file
+ * that the caller's descriptor fds[i] refers to, for every i, and every
+ * other descriptor is closed: none of the caller's other files, none that
+ * another thread opened meanwhile, none of the launcher's own.  Passed
+ * descriptors lose close-on-exec; any mapping works (cycles, overlaps,
+ * the same source many times).
+ *
+ * The request is validated through the kernel model (fdremap/kernel.h):
+ * the launcher builds a model process whose table mirrors the caller's
+ * descriptors that matter and runs the model's proc_exec(), whose image
+ * activator starts the real program.  So the errors, and their order,
+ * are the model's: E2BIG (datalen >= EXEC_ARG_MAX, or fdslen beyond the
+ * caller's highest open descriptor + 1), EFAULT (data or fds unreadable),
+ * EBADF (fds[i] not open, the first bad index deciding), EBADF (execfd
+ * not open, open for writing, or readable neither by read nor as O_PATH).
+ * Then the host's: E2BIG when the strings cannot travel (below), EMFILE
+ * when fdslen descriptors do not fit under RLIMIT_NOFILE, ENOMEM, and
+ * what execveat(2) says (ENOENT, EACCES, ENOEXEC, ETXTBSY, ...).  Every
+ * error is reported before the new program runs, with nothing left behind
+ * in the caller: no descriptor, no memory, no child (a child that failed
+ * is reaped).
+ *
+ * How the data travels: argv[0] is a name (attr->pa_name, or the file
+ * name of execfd), argv[1..] is the data split at each NUL byte (k NUL
+ * bytes give k+1 strings; empty data gives none), so the program joins
+ * argv[1..] with NULs to get the bytes back.  The environment is empty
+ * unless attr->pa_envp gives one.  A NUL-free run longer than 131071
+ * bytes (Linux's MAX_ARG_STRLEN of 131072 with its NUL), or strings and
+ * pointers past the kernel's total argument limit (a quarter of
+ * RLIMIT_STACK, at most 6 MiB, at least 128 KiB, counting argv,
+ * environment and the "/dev/fd/N" name the kernel copies) is E2BIG,
+ * before anything starts.
+ *
+ * #! scripts.  Linux runs a script whose descriptor is close-on-exec only
+ * by failing with ENOENT (its interpreter could not open /dev/fd/N), and
+ * keeps the descriptor open in the interpreter when it is not.  Policy:
+ * when execveat() of the close-on-exec executable fails with ENOENT and
+ * execfd is not itself one of the passed descriptors, the launcher tries
+ * once more with the executable at descriptor fdslen, without
+ * close-on-exec.  So a #! script (or a binfmt_misc program) gets exactly
+ * one documented extra descriptor, number fdslen: its own file, open as
+ * execfd is (read-only or O_PATH); an ELF program never does.  When execfd is passed at its own
+ * number (fds[execfd] == execfd) nothing extra is needed or added.  A
+ * missing interpreter still fails with ENOENT.
+ *
+ * The child is started with clone(CLONE_VM | CLONE_VFORK) on a stack of
+ * its own, with every signal blocked; it resets caught signals to
+ * SIG_DFL (ignored ones stay ignored), restores the caller's mask right
+ * before execveat(), allocates nothing, and reports errors through
+ * memory shared with the caller.  program_exec_raw() runs the same
+ * sequence in a thread of the calling process with a private copy of the
+ * descriptor table (clone(CLONE_THREAD | CLONE_VFORK) without
+ * CLONE_FILES): a successful execveat() from it replaces the whole
+ * process (same pid), and a failed one leaves the caller's table exactly
+ * as it was, so program_exec_raw() can return its error cleanly.
+ *
+ * Every function returns 0 or an errno value and is safe to call from
+ * several threads at once.
+ */
+#ifndef _FDREMAP_PROGRAM_H_
+#define _FDREMAP_PROGRAM_H_
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include <argdata.h>
+
+/*
+ * Options of a launch; a NULL attr means all defaults.
+ *
+ * pa_name	argv[0]; NULL: the file name of execfd (from /proc/self/fd),
+ *		or "program" when that is unknown.
+ * pa_envp	the environment, a NULL-terminated array; NULL: empty.
+ * pa_flags	PROGRAM_TEST_* hooks (0 in production).
+ * pa_closedby	if not NULL, receives how the child closed the descriptors
+ *		it does not pass (PROGRAM_CLOSED_*), for tests.
+ * pa_pidfd	if not NULL, receives a pidfd of the spawned child, made
+ *		with the child (CLONE_PIDFD, so it cannot name another
+ *		process), close-on-exec, the caller's to close; -1 where the
+ *		kernel has none (before Linux 5.2).  Ignored by exec.
+ */
+struct program_attr {
+	const char	*pa_name;
+	char *const	*pa_envp;
+	unsigned int	 pa_flags;
+	int		*pa_closedby;
+	int		*pa_pidfd;
+};
+
+/*
+ * Test hooks: force each fallback of "close the rest", as if the
+ * facility were missing on this kernel.  They nest: without /proc the
+ * child brute-forces (closing every descriptor up to RLIMIT_NOFILE), and
+ * the caller finds its highest descriptor by probing with poll(2).
+ */
+#define	PROGRAM_TEST_NOCLOEXECRANGE	0x01	/* CLOSE_RANGE_CLOEXEC: EINVAL */
+#define	PROGRAM_TEST_NOCLOSERANGE	0x02	/* close_range(2): ENOSYS */
+#define	PROGRAM_TEST_NOPROCFS		0x04	/* /proc/self/fd: ENOENT */
+
+/* How the rest was closed (*pa_closedby). */
+#define	PROGRAM_CLOSED_CLOEXECRANGE	1	/* close_range(CLOSE_RANGE_CLOEXEC) */
+#define	PROGRAM_CLOSED_RANGE		2	/* close_range() around execfd */
+#define	PROGRAM_CLOSED_PROCFS		3	/* walking /proc/self/fd */
+#define	PROGRAM_CLOSED_BRUTE		4	/* close() up to RLIMIT_NOFILE */
+
+/*
+ * Start the program at execfd as a child with descriptors fds and the
+ * data as its arguments; on success *pid is the child's (wait for it
+ * with waitpid(2)).  fds and data need not stay valid after the return.
+ */
+int	program_spawn_raw(int execfd, const void *data, size_t datalen,
+	    const int *fds, size_t fdslen, const struct program_attr *attr,
+	    pid_t *pid);
+
+/*
+ * Hand a spawned child that nobody will wait for to the background
+ * reaper, so that it does not stay a zombie when it exits.  The child is
+ * never signalled: it runs to its end, and is then waited for by a
+ * thread of this process (started on first use, with every signal
+ * blocked) that sleeps in epoll_wait(2) on the pidfds of the children
+ * it was given.  pidfd is the child's pidfd (program_attr's pa_pidfd),
+ * which the reaper takes over and closes, or -1: then one is opened
+ * with pidfd_open(2), which is exact as long as nobody else waits for
+ * the child meanwhile; without pidfds (before Linux 5.3) a small thread
+ * waits for the child alone.  Returns 0, or ENOMEM or EAGAIN (no thread
+ * could be started), with pidfd closed.  Do not wait for the child
+ * yourself afterwards.
+ */
+int	program_reap(pid_t pid, int pidfd);
+
+/*
+ * Replace the calling process (its pid stays) with the program at
+ * execfd, as program_spawn_raw() would start it.  Returns only on error,
+ * with the process and its descriptors as they were.  Other threads of
+ * the process end when the new program starts, as with execve(2).
+ */
+int	program_exec_raw(int execfd, const void *data, size_t datalen,
+	    const int *fds, size_t fdslen, const struct program_attr *attr);
+
+/*
+ * The argdata forms, shaped like cloudlibc's.  program_spawn() and
+ * program_exec() serialise ad (argdata_serialize(), which lists each of
+ * its descriptors once, in order of first appearance, and renumbers them
+ * 0 .. n-1) and launch the program at fd with those bytes and that list,
+ * as the raw forms do with a NULL attr (argv[0] the file name of fd, an
+ * empty environment).  EINVAL for a NULL tree; otherwise the raw forms'
+ * errors.  program_exec() returns only on error.
+ */
+int	program_spawn(int fd, const argdata_t *ad, pid_t *pid);
+int	program_exec(int fd, const argdata_t *ad);
+
+/*
+ * The child's side: *ad is the tree of argv[1 .. argc-1] joined with NUL
+ * bytes, in which descriptor index i is this process's descriptor i (as
+ * the launcher arranged it).  The bytes are copied and nothing is
+ * decoded yet: malformed data shows up as EINVAL from the getters and
+ * iterators, as for argdata_from_buffer().  The tree belongs to the
+ * library and stays valid until the process ends; calls with the same
+ * argc and argv return the same tree.  Returns 0, EINVAL (argc < 0, a
+ * NULL argv with arguments, a NULL ad), or ENOMEM.
+ */
+int	program_getargdata(int argc, char **argv, const argdata_t **ad);
+
+#endif /* !_FDREMAP_PROGRAM_H_ */
