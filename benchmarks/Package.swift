@@ -44,6 +44,8 @@ let package = Package(
             dependencies: [
                 "CLaunchBench",
                 "CRemapBench",
+                .product(name: "CFDRemapHost", package: "FDRemap"),
+                .product(name: "FDRemap", package: "FDRemap"),
                 .product(name: "Benchmark", package: "benchmark"),
             ],
             path: "Benchmarks/Launch",

@@ -1,13 +1,18 @@
 // Starting /bin/true with k descriptors remapped, k = 0, 3, 100, 1000,
-// 10000: our launcher against glibc's posix_spawn with file actions,
-// Foundation's Process and Python's subprocess.
+// 10000: our launcher (C's program_spawn_raw, and Swift's Program.spawn
+// with the descriptors in an argdata sequence) against glibc's
+// posix_spawn with file actions, Foundation's Process and Python's
+// subprocess.
 //
 // Names are Launch.<k>.<implementation>. Every iteration starts the
 // program and waits for it to exit; "launch (ns)" is that time.
 import Benchmark
 import CLaunchBench
+import CFDRemapHost
 import CRemapBench
+import FDRemap
 import Foundation
+import SystemPackage
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,19 +25,16 @@ extension BenchmarkMetric {
         "launch (ns)", polarity: .prefersSmaller, useScalingFactor: false)
 }
 
-/// The descriptors to pass: /dev/null opened at base ..< base + k, above
-/// every target, and the list giving child descriptor i = fds[i], a
-/// random permutation of them. No source is a target, so posix_spawn's
-/// dup2 actions in order do it right.
+/// The descriptors to pass: /dev/null opened at base ..< base + k, and
+/// the list giving child descriptor i = fds[i], a random permutation of
+/// them, fixed up so that posix_spawn's dup2 actions, run in order, never
+/// overwrite a source before reading it (fds[i] > i for every source
+/// below k): a mapping without cycles, which posix_spawn can do.
 ///
-/// The base is k + 64, or lower when RLIMIT_NOFILE (20000 here, and not
-/// to be raised) leaves no room: 10000 descriptors sit at 10000 ..< 20000.
-func sourceBase(_ k: Int) -> Int32 {
-    let limit = launch_raise_nofile()
-    guard limit >= 2 * k else { fatalError("RLIMIT_NOFILE \(limit) < \(2 * k)") }
-    return Int32(min(k + 64, limit - k))
-}
-
+/// The base is k + 64, above every target; when RLIMIT_NOFILE (20000
+/// here, and not to be raised) leaves no room for that and 100 spare
+/// descriptors (for the launchers' own use), the sources come down and
+/// the top ones overlap the targets: 10000 sit at 9900 ..< 19900.
 final class Sources: @unchecked Sendable {
     let base: Int32
     let fds: [Int32]
@@ -43,14 +45,28 @@ final class Sources: @unchecked Sendable {
         else { fatalError("cannot open \(k) descriptors") }
         var perm = [CInt](repeating: 0, count: k)
         _ = bench_list_fill(Int32(BENCH_LIST_RANDOM.rawValue), &perm, k, 0x1a0c_0001)
+        var fds = perm.map { base + $0 }
+        for j in fds.indices where Int(fds[j]) < k && Int(fds[j]) <= j {
+            let v = Int(fds[j])
+            guard let i = fds.indices.first(where: { $0 < v && Int(fds[$0]) >= k })
+            else { fatalError("no mapping without cycles for \(k)") }
+            fds.swapAt(i, j)
+        }
         self.base = base
-        fds = perm.map { base + $0 }
+        self.fds = fds
     }
 
     deinit { launch_close_sources(base, Int32(fds.count)) }
 }
 
+func sourceBase(_ k: Int) -> Int32 {
+    let limit = launch_raise_nofile()
+    guard limit >= k + 164 else { fatalError("RLIMIT_NOFILE \(limit) < \(k + 164)") }
+    return Int32(min(k + 64, limit - 100 - k))
+}
+
 nonisolated(unsafe) var sources: Sources?
+nonisolated(unsafe) var executable: CInt = -1
 
 /// A Python interpreter that starts the program with subprocess.Popen
 /// each time it reads a line, and answers with the nanoseconds it took.
@@ -136,6 +152,40 @@ let benchmarks: @Sendable () -> Void = {
             sources = Sources(k: k)
         } teardown: {
             sources = nil
+        }
+
+        // Ours, from C: the list is the mapping, any mapping would do.
+        Benchmark("Launch.\(k).ours", configuration: configuration()) { benchmark in
+            let fds = sources!.fds
+            timed(benchmark) {
+                var pid: pid_t = 0
+                let error = fds.withUnsafeBufferPointer {
+                    program_spawn_raw(executable, nil, 0, $0.baseAddress, k, nil, &pid)
+                }
+                return (error, pid)
+            }
+        } setup: {
+            sources = Sources(k: k)
+            executable = launch_open_exec(program)
+        } teardown: {
+            sources = nil
+            close(executable)
+        }
+
+        // Ours, from Swift: the descriptors as an argdata sequence, which
+        // numbers them 0 ..< k in order; the tree travels too.
+        Benchmark("Launch.\(k).ours.swift", configuration: configuration()) { benchmark in
+            let tree = Argdata.seq(sources!.fds.map { .fd(FileDescriptor(rawValue: $0)) })
+            let t0 = launch_now_ns()
+            let child = try Program.spawn(FileDescriptor(rawValue: executable), argdata: tree)
+            guard try child.wait() == .exited(0) else { fatalError("\(program) failed") }
+            benchmark.measurement(.launch, Int(launch_now_ns() - t0))
+        } setup: {
+            sources = Sources(k: k)
+            executable = launch_open_exec(program)
+        } teardown: {
+            sources = nil
+            close(executable)
         }
 
         Benchmark("Launch.\(k).python", configuration: configuration()) { benchmark in

@@ -82,6 +82,14 @@ launch_posix_spawn(const char *path, const int *fds, size_t k, pid_t *pid)
 	return (error);
 }
 
+/* An O_PATH descriptor of path, as our launcher takes executables. */
+int
+launch_open_exec(const char *path)
+{
+
+	return (open(path, O_PATH | O_CLOEXEC));
+}
+
 /* waitpid(2) for pid: its exit status, or -1. */
 int
 launch_wait(pid_t pid)

@@ -36,6 +36,9 @@ void	launch_close_sources(int base, int k);
 int	launch_posix_spawn(const char *path, const int *fds, size_t k,
 	    pid_t *pid);
 
+/* path opened with O_PATH | O_CLOEXEC, for execveat(); -1 on error. */
+int	launch_open_exec(const char *path);
+
 /* Wait for pid; returns its exit status, or -1. */
 int	launch_wait(pid_t pid);
 
