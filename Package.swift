@@ -21,6 +21,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
     ],
     targets: [
         // The kernel model.  Its path is the package root so that its
@@ -66,6 +68,26 @@ let package = Package(
             name: "fdremap-swift-probe",
             dependencies: [
                 "FDRemap",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // fdrun's configuration: YAML to an argdata plan (pure, what the
+        // fuzzer drives), and opening the plan's descriptors.
+        .target(
+            name: "FDRunConfig",
+            dependencies: [
+                "FDRemap",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // fdrun, the command-line launcher (cloudabi-run compatible).
+        .executableTarget(
+            name: "fdrun",
+            dependencies: [
+                "FDRemap",
+                "FDRunConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
