@@ -91,6 +91,31 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // The program fdrun's tests start: it reports its descriptors,
+        // environment and argdata, and exits or dies as told.
+        .executableTarget(
+            name: "fdrun-probe",
+            dependencies: ["CFDRemapHost", "CArgdata"],
+            cSettings: [.headerSearchPath("../../include")]
+        ),
+        // Examples (see README): a C program that shows what it was
+        // handed, and a Swift web server on the socket it was handed.
+        .executableTarget(
+            name: "show-descriptors",
+            dependencies: ["CFDRemapHost", "CArgdata"],
+            path: "Examples/show-descriptors",
+            exclude: ["show.yaml", "greeting.txt"],
+            cSettings: [.headerSearchPath("../../include")]
+        ),
+        .executableTarget(
+            name: "hello-server",
+            dependencies: [
+                "FDRemap",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Examples/hello-server",
+            exclude: ["hello.yaml"]
+        ),
         // libFuzzer target for the exec copy-in (see .ci/run).
         .executableTarget(
             name: "fuzz-kernel",

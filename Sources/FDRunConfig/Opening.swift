@@ -49,14 +49,15 @@ public struct InheritedDescriptors: Sendable {
 ///
 /// Until ``keep()``, the owner of everything opened is this object: when
 /// it goes (an error before the program started, or a failed launch) it
-/// closes every descriptor it opened and removes every Unix socket file
-/// it bound, so a failed `fdrun` leaves nothing behind. Inherited
+/// closes every descriptor it opened and removes every file it created (a
+/// `!file` opened for writing that did not exist, a Unix socket it bound),
+/// so a failed `fdrun` leaves nothing behind. Inherited
 /// descriptors are never closed.
 public final class OpenedDescriptors {
     /// One descriptor per source of the plan.
     public private(set) var descriptors: [FileDescriptor] = []
     private var owned: [CInt] = []
-    private var socketFiles: [String] = []
+    private var createdFiles: [String] = []
 
     /// Opens, binds and connects what `plan` names, in order, stopping at
     /// the first failure (and undoing what was done).
@@ -78,7 +79,9 @@ public final class OpenedDescriptors {
             case .executable:
                 fd = executable.rawValue
             case .file(let path, let mode):
-                fd = try own(Self.open(path, mode, source.location))
+                let (f, created) = try Self.open(path, mode, source.location)
+                if created { createdFiles.append(path) }
+                fd = own(f)
             case .socket(let spec):
                 fd = try own(socket(spec, source.location))
             }
@@ -88,14 +91,14 @@ public final class OpenedDescriptors {
 
     deinit {
         for fd in owned { close(fd) }
-        for path in socketFiles { unlink(path) }
+        for path in createdFiles { unlink(path) }
     }
 
     /// The program has started with these descriptors: closing them and
-    /// removing socket files is no longer this object's business.
+    /// removing the files is no longer this object's business.
     public func keep() {
         owned = []
-        socketFiles = []
+        createdFiles = []
     }
 
     private func own(_ fd: CInt) -> CInt {
@@ -108,15 +111,19 @@ public final class OpenedDescriptors {
     public static func checkInherited(_ n: CInt, _ inherited: InheritedDescriptors,
                                       _ at: SourceLocation) throws(ConfigurationError) {
         let name = n < 3 ? " (\(["stdin", "stdout", "stderr"][Int(n)]))" : ""
-        guard inherited.numbers.contains(n), fcntl(n, F_GETFD) != -1 else {
+        guard fcntl(n, F_GETFD) != -1 else {
             throw ConfigurationError(at, "!fd \(n)\(name): descriptor \(n) is not open (fdrun did not inherit it)")
+        }
+        guard inherited.numbers.contains(n) else {
+            throw ConfigurationError(at, "!fd \(n)\(name): descriptor \(n) was not open when fdrun started (fdrun opened it itself)")
         }
     }
 
     /// `!file`: never blocks (a FIFO without a writer opens at once) and
-    /// never becomes a controlling terminal.
+    /// never becomes a controlling terminal. Also tells whether the file
+    /// was created (the mode allows it and it did not exist).
     static func open(_ path: String, _ mode: FileMode,
-                     _ at: SourceLocation) throws(ConfigurationError) -> CInt {
+                     _ at: SourceLocation) throws(ConfigurationError) -> (CInt, Bool) {
         var flags = O_CLOEXEC | O_NOCTTY | O_NONBLOCK
         switch mode {
         case .read: flags |= O_RDONLY
@@ -124,13 +131,18 @@ public final class OpenedDescriptors {
         case .append: flags |= O_WRONLY | O_CREAT | O_APPEND
         case .readwrite: flags |= O_RDWR | O_CREAT
         }
-        let fd = Glibc.open(path, flags, 0o666)
+        var fd = Glibc.open(path, flags & ~O_CREAT)
+        var created = false
+        if fd < 0 && errno == ENOENT && flags & O_CREAT != 0 {
+            fd = Glibc.open(path, flags | O_EXCL, 0o666)
+            created = fd >= 0
+        }
         guard fd >= 0 else {
             throw ConfigurationError(at, "!file: cannot open \(quoted(path)) for \(mode.rawValue): \(Errno(rawValue: errno))")
         }
         // The program gets an ordinary blocking descriptor.
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
-        return fd
+        return (fd, created)
     }
 
     /// `!socket`: created, then bound (and listening, for stream and
@@ -160,7 +172,7 @@ public final class OpenedDescriptors {
                     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<CInt>.size))
                 }
                 guard bind(fd, sa, len) == 0 else { throw fail("cannot bind") }
-                if case .unix(let path) = spec.address { socketFiles.append(path) }
+                if case .unix(let path) = spec.address { createdFiles.append(path) }
                 if spec.kind != .dgram {
                     guard listen(fd, SOMAXCONN) == 0 else { throw fail("cannot listen") }
                 }
