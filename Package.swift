@@ -157,5 +157,19 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // fdrun: the configuration in process, the tool end to end.
+        .testTarget(
+            name: "FDRunTests",
+            dependencies: [
+                "FDRemap",
+                "FDRunConfig",
+                "CFDRemapHost",
+                "fdrun",
+                "fdrun-probe",
+                "hello-server",
+                "show-descriptors",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
     ]
 )
