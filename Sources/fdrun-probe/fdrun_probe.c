@@ -7,7 +7,8 @@
  * a.b.c.d:port, [v6]:port, the Unix path, or -), one line an
  * environment variable ("env NAME=VALUE"), then "argdata" and the tree as
  * argdata_print_yaml() prints it.  Then, with "exit: N", it exits with N;
- * with "signal: N", it kills itself with signal N; else it exits with 0.
+ * with "signal: N", it kills itself with signal N (unblocked, its default
+ * action restored); else it exits with 0.
  * Exit status 2: not argdata; 3: no report descriptor.
  */
 #define _GNU_SOURCE
@@ -131,6 +132,7 @@ main(int argc, char **argv)
 	argdata_map_iterator_t it;
 	const argdata_t *ad, *v;
 	struct dirent **names;
+	sigset_t set;
 	char **e;
 	FILE *out;
 	int fd, i, n, code;
@@ -157,8 +159,14 @@ main(int argc, char **argv)
 	argdata_print_yaml(ad, out);
 	fflush(out);
 	if ((v = lookup(ad, "signal", &it)) != NULL &&
-	    argdata_get_int(v, &code) == 0)
+	    argdata_get_int(v, &code) == 0) {
+		/* The mask is inherited through exec: make sure it lands. */
+		sigemptyset(&set);
+		sigaddset(&set, code);
+		signal(code, SIG_DFL);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
 		kill(getpid(), code);
+	}
 	if ((v = lookup(ad, "exit", &it)) != NULL &&
 	    argdata_get_int(v, &code) == 0)
 		return (code);
