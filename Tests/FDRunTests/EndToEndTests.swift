@@ -183,6 +183,24 @@ func listeningUnixSocket(_ path: String) -> Int32 {
         #expect(run.stdout.isEmpty && run.stderr.isEmpty)
     }
 
+    /// The `#!` policy: a script gets one extra descriptor, number n after
+    /// the n passed ones, which is its own file (an ELF program gets none:
+    /// see everyTag).
+    @Test func scriptGetsItsOwnFileNext() {
+        let dir = TempDir()
+        let script = dir.write("s.sh", """
+            #!/bin/sh
+            id=$(stat -L -c '%d %i' /proc/$$/fd/1)
+            echo "$id" >&0
+
+            """)
+        chmod(script, 0o755)
+        let run = fdrun([script], stdin: "- !fd stdout\n")
+        #expect(run.ending == .exited(0), "\(run.stderr)")
+        let id = FileID(path: script)
+        #expect(run.stdout == "\(id.dev) \(id.ino)\n")
+    }
+
     /// A real exchange: the example server accepts on the socket it was
     /// handed (bound to port 0; it logs the port to the descriptor it was
     /// handed) and answers one request over TCP.
