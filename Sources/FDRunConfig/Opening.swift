@@ -195,30 +195,32 @@ extension SocketAddress {
         var storage = sockaddr_storage()
         let len: Int
         let family: CInt
+        /// The family, the port (where sockaddr_in and sockaddr_in6 both
+        /// keep it) and the address at its offset.
+        func fill(_ family: CInt, _ port: UInt16?, _ address: [UInt8], at offset: Int) {
+            withUnsafeMutableBytes(of: &storage) { raw in
+                raw.storeBytes(of: sa_family_t(family), as: sa_family_t.self)
+                if let port {
+                    raw.storeBytes(of: port.bigEndian,
+                                   toByteOffset: MemoryLayout<sockaddr_in>.offset(of: \.sin_port)!,
+                                   as: UInt16.self)
+                }
+                for (i, b) in address.enumerated() { raw[offset + i] = b }
+            }
+        }
         switch self {
         case .unix(let path):
             family = AF_UNIX
-            withUnsafeMutableBytes(of: &storage) { raw in
-                raw.storeBytes(of: sa_family_t(AF_UNIX), as: sa_family_t.self)
-                let offset = MemoryLayout<sockaddr_un>.offset(of: \.sun_path)!
-                for (i, b) in path.utf8.enumerated() { raw[offset + i] = b }
-            }
-            len = MemoryLayout<sockaddr_un>.offset(of: \.sun_path)! + path.utf8.count + 1
+            let offset = MemoryLayout<sockaddr_un>.offset(of: \.sun_path)!
+            fill(AF_UNIX, nil, Array(path.utf8), at: offset)
+            len = offset + path.utf8.count + 1
         case .inet(let a, let port):
             family = AF_INET
-            var sin = sockaddr_in()
-            sin.sin_family = sa_family_t(AF_INET)
-            sin.sin_port = port.bigEndian
-            withUnsafeMutableBytes(of: &sin.sin_addr) { $0.copyBytes(from: a) }
-            withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: sin, as: sockaddr_in.self) }
+            fill(AF_INET, port, a, at: MemoryLayout<sockaddr_in>.offset(of: \.sin_addr)!)
             len = MemoryLayout<sockaddr_in>.size
         case .inet6(let a, let port):
             family = AF_INET6
-            var sin6 = sockaddr_in6()
-            sin6.sin6_family = sa_family_t(AF_INET6)
-            sin6.sin6_port = port.bigEndian
-            withUnsafeMutableBytes(of: &sin6.sin6_addr) { $0.copyBytes(from: a) }
-            withUnsafeMutableBytes(of: &storage) { $0.storeBytes(of: sin6, as: sockaddr_in6.self) }
+            fill(AF_INET6, port, a, at: MemoryLayout<sockaddr_in6>.offset(of: \.sin6_addr)!)
             len = MemoryLayout<sockaddr_in6>.size
         }
         return try withUnsafePointer(to: &storage) { p throws(ConfigurationError) in
