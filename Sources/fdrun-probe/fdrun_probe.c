@@ -9,7 +9,8 @@
  * argdata_print_yaml() prints it.  Then, with "exit: N", it exits with N;
  * with "signal: N", it kills itself with signal N (unblocked, its default
  * action restored); else it exits with 0.
- * Exit status 2: not argdata; 3: no report descriptor.
+ * Exit status 2: not argdata; with no report descriptor, 100 + the
+ * number of descriptors it has (below 1024).
  */
 #define _GNU_SOURCE
 #include <sys/socket.h>
@@ -126,6 +127,18 @@ report_fd(FILE *out, int fd)
 	fputc('\n', out);
 }
 
+/* How many descriptors this process has (at most 27 are counted). */
+static int
+count_descriptors(void)
+{
+	int fd, n;
+
+	for (fd = 0, n = 0; fd < 1024 && n < 27; fd++)
+		if (fcntl(fd, F_GETFD) != -1)
+			n++;
+	return (n);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -142,7 +155,7 @@ main(int argc, char **argv)
 	v = lookup(ad, "report", &it);
 	if (v == NULL || argdata_get_fd(v, &fd) != 0 ||
 	    (out = fdopen(fd, "w")) == NULL)
-		return (3);
+		return (100 + count_descriptors());
 	/* scandir()'s own descriptor is closed again when it returns. */
 	n = scandir("/proc/self/fd", &names, NULL, versionsort);
 	for (i = 0; i < n; i++) {

@@ -175,12 +175,15 @@ func listeningUnixSocket(_ path: String) -> Int32 {
         #expect(run.ending == ending, "\(run.stderr)")
     }
 
-    /// The configuration from standard input, a document with no
-    /// descriptor: the program gets none at all.
+    /// A configuration that names no descriptor: the program has none at
+    /// all, not even stdin, stdout or stderr (the probe, with nowhere to
+    /// report, exits with 100 + how many it has).
     @Test func noDescriptors() {
-        let run = fdrun([probePath], stdin: "{exit: 7}")
-        #expect(run.ending == .exited(3))   // the probe has nowhere to report
+        let run = fdrun([probePath], stdin: "{exit: 7, list: [1, 2]}")
+        #expect(run.ending == .exited(100))
         #expect(run.stdout.isEmpty && run.stderr.isEmpty)
+        let one = fdrun([probePath], stdin: "{exit: 7, x: !fd stderr}")
+        #expect(one.ending == .exited(101))
     }
 
     /// The `#!` policy: a script gets one extra descriptor, number n after
