@@ -98,6 +98,22 @@ final class ActivatorLog: Sendable {
         leaks.verify(files)
     }
 
+    @Test func lengthsOfSizeMaxAreE2BIGWithoutReadingOrAllocating() throws {
+        let leaks = LeakCheck()
+        do {
+            let p = try process(files: 3)
+            let sizeMax = Int(bitPattern: UInt.max)
+            fdr_fail_arm(FDR_FAIL_MALLOC, .max)
+            defer { fdr_fail_arm(FDR_FAIL_MALLOC, 0) }
+            #expect(copyin(p, nil, sizeMax, nil, 0).0 == E2BIG)
+            #expect(copyin(p, nil, 0, nil, sizeMax).0 == E2BIG)
+            var ret: UnsafeMutablePointer<filedesc>?
+            #expect(fdcopy_remapped(p.fdp, nil, Int(bitPattern: UInt.max), &ret) == E2BIG)
+            #expect(fdr_fail_calls(FDR_FAIL_MALLOC) == 0)
+        }
+        leaks.verify(files)
+    }
+
     @Test func e2bigComesBeforeEFAULT() throws {
         let leaks = LeakCheck()
         do {

@@ -54,7 +54,7 @@ enum ErrorCase: String, CaseIterable, Codable, Sendable {
     case enoexec, eaccesNotExecutable, eaccesDirectory, enoentInterpreter
     case ebadfNegative, ebadfHole, ebadfExecClosed, ebadfExecWriteOnly
     case ebadfExecReadWrite
-    case e2bigData, e2bigFdslen, e2bigFdslenLong, e2bigString, e2bigEnvironment, e2bigTotal
+    case e2bigData, e2bigFdslen, e2bigFdslenLong, e2bigSizeMax, e2bigHugeArgdata, e2bigString, e2bigEnvironment, e2bigTotal
     case efaultData, efaultFds, efaultNullData
     case emfileOverLimit, emfileNoRoomForTemporary
     case orderE2bigBeforeEfault, orderEfaultDataBeforeFds
@@ -113,6 +113,25 @@ enum ErrorCase: String, CaseIterable, Codable, Sendable {
             // A long list: the table is looked at before the list is read.
             let fds = [Int32](repeating: m, count: 100_000)
             return (E2BIG, cleanly { spawnRaw(probe, [], fds).error })
+        case .e2bigSizeMax:
+            // SIZE_MAX lengths, with no memory behind them: refused before
+            // anything is read or allocated.
+            let sizeMax = Int(bitPattern: UInt.max)
+            let a = cleanly { spawnPointers(probe, nil, sizeMax, nil, 0) }
+            let b = cleanly { spawnPointers(probe, nil, 0, nil, sizeMax) }
+            return (E2BIG, a == E2BIG ? b : a)
+        case .e2bigHugeArgdata:
+            // A 256 MiB binary value: serialised, then refused as E2BIG.
+            let size = 256 << 20
+            let bytes = UnsafeMutableRawPointer.allocate(byteCount: size, alignment: 16)
+            defer { bytes.deallocate() }
+            memset(bytes, 0x5A, size)
+            let ad = argdata_create_binary(bytes, size)!
+            defer { argdata_free(ad) }
+            return (E2BIG, cleanly {
+                var pid: pid_t = -1
+                return program_spawn(probe, ad, &pid)
+            })
         case .e2bigString:
             let d = [UInt8](repeating: 0x61, count: 131072)
             return (E2BIG, cleanly { spawnRaw(probe, d, std).error })

@@ -1,0 +1,65 @@
+import Testing
+import Synchronization
+import CFDRemapHost
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Threads that launch in parallel while other threads open descriptors
+/// without O_CLOEXEC: no child ever sees a descriptor it was not given.
+@Suite struct ParallelSpawnTests {
+    @Test func parallelSpawnersNeverLeakWhatOthersOpen() throws {
+        let o = Opened()
+        let probe = o.open(Probe.path)
+        let passed = o.open("/dev/null")
+        let before = tableSnapshot()
+        let openers = Openers(count: 2)
+        let spawners = 3, spawnsEach = 120
+        let launched = Atomic<Int>(0)
+        let leaked = Atomic<Int>(0)
+        let failed = Atomic<Int>(0)
+        let env = strdup("FDREMAP_PROBE=countfds")!
+        defer { free(env) }
+        let envp = UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>.allocate(capacity: 2)
+        defer { envp.deallocate() }
+        envp[0] = env
+        envp[1] = nil
+
+        final class Job: @unchecked Sendable {
+            let body: () -> Void
+            init(_ body: @escaping () -> Void) { self.body = body }
+        }
+        var threads: [pthread_t] = []
+        for _ in 0..<spawners {
+            let job = Job {
+                var attr = program_attr(pa_name: nil, pa_envp: UnsafePointer(envp),
+                                        pa_flags: 0, pa_closedby: nil, pa_pidfd: nil)
+                var fds: [Int32] = [passed]
+                for _ in 0..<spawnsEach {
+                    var pid: pid_t = -1
+                    let error = program_spawn_raw(probe, nil, 0, &fds, 1, &attr, &pid)
+                    guard error == 0 else { failed.add(1, ordering: .relaxed); continue }
+                    launched.add(1, ordering: .relaxed)
+                    // The probe exits with the number of descriptors it has.
+                    if exitCode(reap(pid)) != 1 { leaked.add(1, ordering: .relaxed) }
+                }
+            }
+            var t = pthread_t()
+            let rc = pthread_create(&t, nil, { arg in
+                Unmanaged<Job>.fromOpaque(arg!).takeRetainedValue().body()
+                return nil
+            }, Unmanaged.passRetained(job).toOpaque())
+            try #require(rc == 0)
+            threads.append(t)
+        }
+        for t in threads { pthread_join(t, nil) }
+        openers.stop()
+
+        #expect(failed.load(ordering: .relaxed) == 0)
+        #expect(launched.load(ordering: .relaxed) == spawners * spawnsEach)
+        #expect(leaked.load(ordering: .relaxed) == 0)
+        #expect(openers.opened() > 100, "the openers ran meanwhile")
+        #expect(hasNoChildren())
+        #expect(tableSnapshot() == before, "nothing left open in the caller")
+    }
+}
