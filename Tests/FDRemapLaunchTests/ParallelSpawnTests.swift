@@ -8,7 +8,17 @@ import Glibc
 /// Threads that launch in parallel while other threads open descriptors
 /// without O_CLOEXEC: no child ever sees a descriptor it was not given.
 @Suite struct ParallelSpawnTests {
-    @Test func parallelSpawnersNeverLeakWhatOthersOpen() throws {
+    /// Its last checks are about the whole process (no child at all, the
+    /// same descriptors as before), so it runs in a process of its own:
+    /// other suites' children and descriptors must not count, and its
+    /// waitpid(-1) must not reap their children.
+    @Test func parallelSpawnersNeverLeakWhatOthersOpen() async {
+        await #expect(processExitsWith: .success) {
+            try ParallelSpawnTests.spawnWhileOthersOpen()
+        }
+    }
+
+    static func spawnWhileOthersOpen() throws {
         let o = Opened()
         let probe = o.open(Probe.path)
         let passed = o.open("/dev/null")

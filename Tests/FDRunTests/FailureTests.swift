@@ -97,6 +97,19 @@ import Testing
         #expect(help.ending == .exited(0) && help.stdout.contains("USAGE: fdrun"))
     }
 
+    /// Argdata larger than Linux lets program arguments be (3 MB here;
+    /// 2 MiB with an 8 MiB stack, 6 MiB at most): E2BIG before anything
+    /// starts, with its size.
+    @Test func argdataTooLargeToTravel() {
+        let dir = TempDir()
+        let scalar = String(repeating: "x", count: 100_000)
+        let path = dir.write("cfg.yaml", "- !fd stdout\n" + String(repeating: "- \(scalar)\n", count: 30))
+        let run = fdrun([probePath, path])
+        #expect(run.ending == .exited(127))
+        #expect(run.stderr == "fdrun: cannot start \(probePath): Argument list too long (the argdata, 3000157 bytes, cannot travel as program arguments, or names too many descriptors)\n")
+        #expect(run.stdout.isEmpty)
+    }
+
     /// The program cannot be started: the launcher's error, status 127.
     @Test func programThatCannotRun() {
         let dir = TempDir()

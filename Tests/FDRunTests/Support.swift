@@ -35,6 +35,8 @@ enum Ending: Equatable, CustomStringConvertible {
     case exited(Int32)
     case signaled(Int32)
     case timedOut
+    /// waitpid() failed: someone else reaped the process.
+    case lost(Int32)
 
     init(status: Int32) {
         self = status & 0x7f == 0 ? .exited((status >> 8) & 0xff) : .signaled(status & 0x7f)
@@ -45,6 +47,7 @@ enum Ending: Equatable, CustomStringConvertible {
         case .exited(let c): return "exit \(c)"
         case .signaled(let s): return "signal \(s)"
         case .timedOut: return "timed out (killed)"
+        case .lost(let e): return "status lost (waitpid: errno \(e))"
         }
     }
 }
@@ -168,8 +171,10 @@ final class Launched {
         }
         if timedOut { kill(pid, SIGKILL) }
         var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        var r: pid_t
+        repeat { r = waitpid(pid, &status, 0) } while r == -1 && errno == EINTR
         reaped = true
+        if r == -1 { return .lost(errno) }
         return timedOut ? .timedOut : Ending(status: status)
     }
 
