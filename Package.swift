@@ -123,6 +123,18 @@ let package = Package(
             path: "Sources/FuzzKernel"
         ),
         // libFuzzer target for the argdata decoder (see .ci/run).
+        // libFuzzer target for fdrun's YAML-to-argdata path: a C program
+        // around a Swift entry point (see .ci/run).
+        .target(
+            name: "FuzzFDRunEntry",
+            dependencies: ["FDRunConfig", "FDRemap"],
+            path: "Sources/FuzzFDRunEntry"
+        ),
+        .executableTarget(
+            name: "fuzz-fdrun",
+            dependencies: ["FuzzFDRunEntry"],
+            path: "Sources/FuzzFDRun"
+        ),
         .executableTarget(
             name: "fuzz-argdata",
             dependencies: ["CArgdata"],
