@@ -21,6 +21,8 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.0"),
     ],
     targets: [
         // The kernel model.  Its path is the package root so that its
@@ -69,6 +71,51 @@ let package = Package(
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),
+        // fdrun's configuration: YAML to an argdata plan (pure, what the
+        // fuzzer drives), and opening the plan's descriptors.
+        .target(
+            name: "FDRunConfig",
+            dependencies: [
+                "FDRemap",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // fdrun, the command-line launcher (cloudabi-run compatible).
+        .executableTarget(
+            name: "fdrun",
+            dependencies: [
+                "FDRemap",
+                "FDRunConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // The program fdrun's tests start: it reports its descriptors,
+        // environment and argdata, and exits or dies as told.
+        .executableTarget(
+            name: "fdrun-probe",
+            dependencies: ["CFDRemapHost", "CArgdata"],
+            cSettings: [.headerSearchPath("../../include")]
+        ),
+        // Examples (see README): a C program that shows what it was
+        // handed, and a Swift web server on the socket it was handed.
+        .executableTarget(
+            name: "show-descriptors",
+            dependencies: ["CFDRemapHost", "CArgdata"],
+            path: "Examples/show-descriptors",
+            exclude: ["show.yaml", "greeting.txt"],
+            cSettings: [.headerSearchPath("../../include")]
+        ),
+        .executableTarget(
+            name: "hello-server",
+            dependencies: [
+                "FDRemap",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            path: "Examples/hello-server",
+            exclude: ["hello.yaml"]
+        ),
         // libFuzzer target for the exec copy-in (see .ci/run).
         .executableTarget(
             name: "fuzz-kernel",
@@ -76,6 +123,18 @@ let package = Package(
             path: "Sources/FuzzKernel"
         ),
         // libFuzzer target for the argdata decoder (see .ci/run).
+        // libFuzzer target for fdrun's YAML-to-argdata path: a C program
+        // around a Swift entry point (see .ci/run).
+        .target(
+            name: "FuzzFDRunEntry",
+            dependencies: ["FDRunConfig", "FDRemap"],
+            path: "Sources/FuzzFDRunEntry"
+        ),
+        .executableTarget(
+            name: "fuzz-fdrun",
+            dependencies: ["FuzzFDRunEntry"],
+            path: "Sources/FuzzFDRun"
+        ),
         .executableTarget(
             name: "fuzz-argdata",
             dependencies: ["CArgdata"],
@@ -107,6 +166,20 @@ let package = Package(
                 "CArgdata",
                 "fdremap-probe",
                 "fdremap-swift-probe",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        // fdrun: the configuration in process, the tool end to end.
+        .testTarget(
+            name: "FDRunTests",
+            dependencies: [
+                "FDRemap",
+                "FDRunConfig",
+                "CFDRemapHost",
+                "fdrun",
+                "fdrun-probe",
+                "hello-server",
+                "show-descriptors",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

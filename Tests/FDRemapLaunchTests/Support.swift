@@ -322,6 +322,10 @@ func tableSnapshot() -> [Int32: String] {
 }
 
 /// Whether this process has no child at all (none running, no zombie).
+///
+/// Only for exit tests (a process of their own): in the main test process
+/// `waitpid(-1)` would reap the children of exit tests running in
+/// parallel, and Swift Testing would wait for them forever.
 func hasNoChildren() -> Bool {
     var status: Int32 = 0
     return waitpid(-1, &status, WNOHANG | __WALL) == -1 && errno == ECHILD

@@ -1,0 +1,232 @@
+import FDRemap
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The descriptors this process had when it started, which `!fd` may
+/// name: a descriptor `fdrun` opened itself (its configuration, a
+/// library's) must not reach the program by a guessed number.
+public struct InheritedDescriptors: Sendable {
+    /// The open descriptors at the time of the snapshot.
+    public let numbers: Set<CInt>
+
+    /// The descriptors open now. Call it first thing in `main`.
+    ///
+    /// Reads `/proc/self/fd` (leaving out the descriptor of the directory
+    /// being read); without `/proc`, asks `fcntl(F_GETFD)` of every number
+    /// below the soft `RLIMIT_NOFILE` (at most 65,536 of them).
+    public static func snapshot() -> InheritedDescriptors {
+        if let dir = opendir("/proc/self/fd") {
+            defer { closedir(dir) }
+            let own = dirfd(dir)
+            var found = Set<CInt>()
+            while let entry = readdir(dir) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                    String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                if let n = CInt(name), n != own { found.insert(n) }
+            }
+            return InheritedDescriptors(numbers: found)
+        }
+        var limit = rlimit()
+        getrlimit(CInt(RLIMIT_NOFILE.rawValue), &limit)
+        let top = CInt(clamping: min(limit.rlim_cur, 65_536))
+        return InheritedDescriptors(numbers: Set((0..<top).filter { fcntl($0, F_GETFD) != -1 }))
+    }
+
+    /// A snapshot with the given numbers (for tests).
+    public init(numbers: Set<CInt>) {
+        self.numbers = numbers
+    }
+}
+
+/// The descriptors of a plan, opened: `descriptors[i]` is the program's
+/// descriptor `i`.
+///
+/// Until ``keep()``, the owner of everything opened is this object: when
+/// it goes (an error before the program started, or a failed launch) it
+/// closes every descriptor it opened and removes every file it created (a
+/// `!file` opened for writing that did not exist, a Unix socket it bound),
+/// so a failed `fdrun` leaves nothing behind. Inherited
+/// descriptors are never closed.
+public final class OpenedDescriptors {
+    /// One descriptor per source of the plan.
+    public private(set) var descriptors: [FileDescriptor] = []
+    private var owned: [CInt] = []
+    private var createdFiles: [String] = []
+
+    /// Opens, binds and connects what `plan` names, in order, stopping at
+    /// the first failure (and undoing what was done).
+    ///
+    /// - Parameters:
+    ///   - plan: The plan.
+    ///   - executable: The program's descriptor, for `!executable`.
+    ///   - inherited: What this process had when it started, for `!fd`.
+    /// - Throws: ``ConfigurationError`` at the tag that failed, with the
+    ///   path, address or number and the system's reason.
+    public init(_ plan: Plan, executable: FileDescriptor,
+                inherited: InheritedDescriptors) throws(ConfigurationError) {
+        for source in plan.sources {
+            let fd: CInt
+            switch source.kind {
+            case .inherited(let n):
+                try Self.checkInherited(n, inherited, source.location)
+                fd = n
+            case .executable:
+                fd = executable.rawValue
+            case .file(let path, let mode):
+                let (f, created) = try Self.open(path, mode, source.location)
+                if created { createdFiles.append(path) }
+                fd = own(f)
+            case .socket(let spec):
+                fd = try own(socket(spec, source.location))
+            }
+            descriptors.append(FileDescriptor(rawValue: fd))
+        }
+    }
+
+    deinit {
+        for fd in owned { close(fd) }
+        for path in createdFiles { unlink(path) }
+    }
+
+    /// The program has started with these descriptors: closing them and
+    /// removing the files is no longer this object's business.
+    public func keep() {
+        owned = []
+        createdFiles = []
+    }
+
+    private func own(_ fd: CInt) -> CInt {
+        owned.append(fd)
+        return fd
+    }
+
+    /// `!fd N`: N must have been open when this process started (and be
+    /// open still).
+    public static func checkInherited(_ n: CInt, _ inherited: InheritedDescriptors,
+                                      _ at: SourceLocation) throws(ConfigurationError) {
+        let name = n < 3 ? " (\(["stdin", "stdout", "stderr"][Int(n)]))" : ""
+        guard fcntl(n, F_GETFD) != -1 else {
+            throw ConfigurationError(at, "!fd \(n)\(name): descriptor \(n) is not open (fdrun did not inherit it)")
+        }
+        guard inherited.numbers.contains(n) else {
+            throw ConfigurationError(at, "!fd \(n)\(name): descriptor \(n) was not open when fdrun started (fdrun opened it itself)")
+        }
+    }
+
+    /// `!file`: never blocks (a FIFO without a writer opens at once) and
+    /// never becomes a controlling terminal. Also tells whether the file
+    /// was created (the mode allows it and it did not exist).
+    static func open(_ path: String, _ mode: FileMode,
+                     _ at: SourceLocation) throws(ConfigurationError) -> (CInt, Bool) {
+        var flags = O_CLOEXEC | O_NOCTTY | O_NONBLOCK
+        switch mode {
+        case .read: flags |= O_RDONLY
+        case .write: flags |= O_WRONLY | O_CREAT | O_TRUNC
+        case .append: flags |= O_WRONLY | O_CREAT | O_APPEND
+        case .readwrite: flags |= O_RDWR | O_CREAT
+        }
+        var fd = Glibc.open(path, flags & ~O_CREAT)
+        var created = false
+        if fd < 0 && errno == ENOENT && flags & O_CREAT != 0 {
+            fd = Glibc.open(path, flags | O_EXCL, 0o666)
+            created = fd >= 0
+        }
+        guard fd >= 0 else {
+            throw ConfigurationError(at, "!file: cannot open \(quoted(path)) for \(mode.rawValue): \(Errno(rawValue: errno))")
+        }
+        // The program gets an ordinary blocking descriptor.
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        return (fd, created)
+    }
+
+    /// `!socket`: created, then bound (and listening, for stream and
+    /// seqpacket) or connected.
+    private func socket(_ spec: SocketSpec, _ at: SourceLocation) throws(ConfigurationError) -> CInt {
+        let type: CInt
+        switch spec.kind {
+        case .stream: type = CInt(SOCK_STREAM.rawValue)
+        case .dgram: type = CInt(SOCK_DGRAM.rawValue)
+        case .seqpacket: type = CInt(SOCK_SEQPACKET.rawValue)
+        }
+        let what = "!socket \(spec.role.rawValue) \(spec.address) (\(spec.kind.rawValue))"
+        return try spec.address.withSockaddr { sa, len, family throws(ConfigurationError) in
+            let fd = Glibc.socket(family, type | CInt(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else {
+                throw ConfigurationError(at, "\(what): cannot create the socket: \(Errno(rawValue: errno))")
+            }
+            var ok = false
+            defer { if !ok { close(fd) } }
+            func fail(_ step: String) -> ConfigurationError {
+                ConfigurationError(at, "\(what): \(step): \(Errno(rawValue: errno))")
+            }
+            switch spec.role {
+            case .bind:
+                if family != AF_UNIX {
+                    var on: CInt = 1
+                    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<CInt>.size))
+                }
+                guard bind(fd, sa, len) == 0 else { throw fail("cannot bind") }
+                if case .unix(let path) = spec.address { createdFiles.append(path) }
+                if spec.kind != .dgram {
+                    guard listen(fd, SOMAXCONN) == 0 else { throw fail("cannot listen") }
+                }
+            case .connect:
+                var r: CInt
+                repeat { r = Glibc.connect(fd, sa, len) } while r != 0 && errno == EINTR
+                guard r == 0 else { throw fail("cannot connect") }
+            }
+            ok = true
+            return fd
+        }
+    }
+}
+
+extension SocketAddress {
+    /// body with this address as a `sockaddr`, its length and family.
+    func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t, CInt) throws(ConfigurationError) -> R)
+        throws(ConfigurationError) -> R
+    {
+        var storage = sockaddr_storage()
+        let len: Int
+        let family: CInt
+        /// The family, the port (where sockaddr_in and sockaddr_in6 both
+        /// keep it) and the address at its offset.
+        func fill(_ family: CInt, _ port: UInt16?, _ address: [UInt8], at offset: Int) {
+            withUnsafeMutableBytes(of: &storage) { raw in
+                raw.storeBytes(of: sa_family_t(family), as: sa_family_t.self)
+                if let port {
+                    raw.storeBytes(of: port.bigEndian,
+                                   toByteOffset: MemoryLayout<sockaddr_in>.offset(of: \.sin_port)!,
+                                   as: UInt16.self)
+                }
+                for (i, b) in address.enumerated() { raw[offset + i] = b }
+            }
+        }
+        switch self {
+        case .unix(let path):
+            family = AF_UNIX
+            let offset = MemoryLayout<sockaddr_un>.offset(of: \.sun_path)!
+            fill(AF_UNIX, nil, Array(path.utf8), at: offset)
+            len = offset + path.utf8.count + 1
+        case .inet(let a, let port):
+            family = AF_INET
+            fill(AF_INET, port, a, at: MemoryLayout<sockaddr_in>.offset(of: \.sin_addr)!)
+            len = MemoryLayout<sockaddr_in>.size
+        case .inet6(let a, let port):
+            family = AF_INET6
+            fill(AF_INET6, port, a, at: MemoryLayout<sockaddr_in6>.offset(of: \.sin6_addr)!)
+            len = MemoryLayout<sockaddr_in6>.size
+        }
+        return try withUnsafePointer(to: &storage) { p throws(ConfigurationError) in
+            try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa throws(ConfigurationError) in
+                try body(sa, socklen_t(len), family)
+            }
+        }
+    }
+}

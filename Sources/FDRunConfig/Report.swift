@@ -1,0 +1,51 @@
+import FDRemap
+
+extension Plan {
+    /// The plan as `fdrun --dry-run` prints it: the program, each of its
+    /// descriptors with its source and place in the configuration, the
+    /// argdata as YAML (with the program's descriptor numbers) and its
+    /// serialised size, and the environment.
+    public func report(executable: String, environment: [String]) -> String {
+        var out = "program: \(executable)\n"
+        out += "descriptors: \(sources.count)\n"
+        for (i, source) in sources.enumerated() {
+            out += "  \(i): \(source.summary)  (\(source.location))\n"
+        }
+        // Placeholder i is the program's descriptor i: the YAML shows the
+        // numbers it will see.
+        let bytes = argdata.serialize().bytes.count
+        out += "argdata: \(bytes) bytes\n"
+        out += argdata.yaml()
+        if !out.hasSuffix("\n") { out += "\n" }
+        out += "environment: \(environment.count) variables\n"
+        for v in environment {
+            out += "  \(v)\n"
+        }
+        return out
+    }
+}
+
+extension DescriptorSource {
+    /// One line: the tag and what it opens.
+    public var summary: String {
+        switch kind {
+        case .inherited(let n):
+            let name = n < 3 ? " (\(["stdin", "stdout", "stderr"][Int(n)]))" : ""
+            return "!fd \(n)\(name): fdrun's descriptor \(n)"
+        case .file(let path, let mode):
+            return "!file \(quoted(path)) opened \(mode.rawValue)"
+        case .socket(let s):
+            let family: String
+            switch s.address {
+            case .unix: family = "unix"
+            case .inet: family = "inet"
+            case .inet6: family = "inet6"
+            }
+            let state = s.role == .connect ? "connected to"
+                : s.kind == .dgram ? "bound to" : "listening on"
+            return "!socket \(family) \(s.kind.rawValue) \(state) \(s.address)"
+        case .executable:
+            return "!executable: the program's own file"
+        }
+    }
+}

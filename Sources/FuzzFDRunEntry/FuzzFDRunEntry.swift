@@ -1,0 +1,18 @@
+import FDRunConfig
+import FDRemap
+
+/// libFuzzer's entry for fdrun's YAML-to-argdata path: any input either
+/// fails with a located error or gives a plan whose argdata serialises
+/// with exactly one descriptor index per source, in order, and prints
+/// and decodes back to itself.  A violation traps.
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzFDRunConfig(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    let bytes = size > 0 ? Array(UnsafeBufferPointer(start: data, count: size)) : []
+    guard let plan = try? Plan(parsing: bytes, file: "fuzz") else { return 0 }
+    let (encoded, fds) = plan.argdata.serialize()
+    precondition(fds.map(\.rawValue) == plan.sources.indices.map { CInt($0) },
+                 "descriptor list does not match the plan's sources")
+    let back = try? Argdata(decoding: encoded, fds: fds)
+    precondition(back == plan.argdata, "the argdata does not decode back to itself")
+    return 0
+}

@@ -1,0 +1,179 @@
+// fdrun: start a program with exactly the descriptors its YAML
+// configuration names, and the configuration as its argdata.
+import ArgumentParser
+import FDRemap
+import FDRunConfig
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+// First, before anything here opens a descriptor: what `!fd` may name.
+let inherited = InheritedDescriptors.snapshot()
+
+/// An error that ends fdrun with status 127, its message already written.
+struct Failure: Error {
+    var message: String
+}
+
+struct FDRun: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "fdrun",
+        abstract: "Run a program with exactly the descriptors its YAML configuration names.",
+        discussion: """
+            The configuration (CONFIG, or standard input) becomes the program's \
+            argdata. Tags give it descriptors: !fd stdin|stdout|stderr|N (one fdrun \
+            inherited), !file {path: P, mode: read|write|append|readwrite}, \
+            !socket {bind: A} or {connect: A} with type: stream|dgram|seqpacket \
+            (A is /path, A.B.C.D:PORT or [IPV6]:PORT), and !executable. Untagged \
+            scalars follow YAML 1.2's core schema. The program gets no other \
+            descriptor, and an empty environment but for --env.
+
+            fdrun replaces itself with the program (as cloudabi-run did): its exit \
+            status, or the signal that ended it, is the program's. Errors before the \
+            program starts print file:line:column and exit with status 127, with \
+            nothing left open.
+            """)
+
+    @Flag(help: "Print the plan (each descriptor and where it comes from, the argdata as YAML, its size) and start nothing.")
+    var dryRun = false
+
+    @Option(name: .customLong("env"),
+            help: ArgumentHelp("Give the program an environment variable (repeatable).",
+                               valueName: "NAME=VALUE"))
+    var environment: [String] = []
+
+    @Argument(help: "The program to run (a path: PATH is not searched).")
+    var executable: String
+
+    @Argument(help: "The YAML configuration (default: standard input).")
+    var config: String?
+
+    func run() throws {
+        for v in environment {
+            guard let eq = v.firstIndex(of: "="), eq != v.startIndex, !v.utf8.contains(0) else {
+                throw Failure(message: "fdrun: --env \(v): expected NAME=VALUE")
+            }
+        }
+        let file = config ?? "<stdin>"
+        let plan: Plan
+        do {
+            plan = try Plan(parsing: try readConfig(), file: file)
+        } catch let e as ConfigurationError {
+            throw Failure(message: "\(e.location): error: \(e.message)")
+        }
+        let program = try openProgram()
+        defer { close(program) }
+        do {
+            if dryRun {
+                for source in plan.sources {
+                    if case .inherited(let n) = source.kind {
+                        try OpenedDescriptors.checkInherited(n, inherited, source.location)
+                    }
+                }
+                print(plan.report(executable: executable, environment: environment), terminator: "")
+                return
+            }
+            let opened = try OpenedDescriptors(plan, executable: FileDescriptor(rawValue: program),
+                                               inherited: inherited)
+            let argdata = plan.argdata(with: opened.descriptors)
+            do {
+                let name = FilePath(executable).lastComponent?.string ?? executable
+                try Program.exec(FileDescriptor(rawValue: program), argdata: argdata,
+                                 options: .init(name: name, environment: environment))
+            } catch {
+                // opened closes its descriptors and socket files as it goes.
+                throw Failure(message: "fdrun: cannot start \(executable): \(describe(error, argdata))")
+            }
+        } catch let e as ConfigurationError {
+            throw Failure(message: "\(e.location): error: \(e.message)")
+        }
+    }
+
+    /// The configuration's bytes, at most one more than the limit (so that
+    /// a larger one is reported as such).
+    func readConfig() throws -> [UInt8] {
+        var fd: CInt = 0
+        if let config {
+            fd = open(config, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else {
+                throw Failure(message: "fdrun: cannot open the configuration \(config): \(Errno(rawValue: errno))")
+            }
+        }
+        defer { if config != nil { close(fd) } }
+        let limit = Limits().maximumInputBytes + 1
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while bytes.count < limit {
+            let n = chunk.withUnsafeMutableBytes {
+                read(fd, $0.baseAddress, min($0.count, limit - bytes.count))
+            }
+            if n == 0 { break }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Failure(message: "fdrun: cannot read the configuration \(config ?? "from standard input"): \(Errno(rawValue: errno))")
+            }
+            bytes += chunk[0..<n]
+        }
+        return bytes
+    }
+
+    /// The program's descriptor: readable when it can be (so that
+    /// `!executable` gives the program something to read), else `O_PATH`.
+    func openProgram() throws -> CInt {
+        let oPath: CInt = 0o10000000   // Linux's O_PATH, not exported to Swift
+        var fd = open(executable, O_RDONLY | O_CLOEXEC)
+        if fd < 0 && errno == EACCES {
+            fd = open(executable, oPath | O_CLOEXEC)
+        }
+        guard fd >= 0 else {
+            throw Failure(message: "fdrun: cannot open the program \(executable): \(Errno(rawValue: errno))")
+        }
+        var st = stat()
+        if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+            close(fd)
+            throw Failure(message: "fdrun: the program \(executable) is a directory")
+        }
+        return fd
+    }
+
+    func describe(_ error: any Error, _ argdata: Argdata) -> String {
+        guard let e = error as? Errno else { return "\(error)" }
+        if e == .argListTooLong {
+            let size = argdata.serialize().bytes.count
+            return "\(e) (the argdata, \(size) bytes, cannot travel as program arguments, or names too many descriptors)"
+        }
+        return "\(e)"
+    }
+}
+
+/// Writes a line to standard error (unbuffered, before exiting).
+func printError(_ message: String) {
+    let line = Array((message + "\n").utf8)
+    var done = 0
+    while done < line.count {
+        let n = line[done...].withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+        if n <= 0 && errno != EINTR { return }
+        done += max(n, 0)
+    }
+}
+
+do {
+    var command = try FDRun.parseAsRoot()
+    try command.run()
+    exit(0)
+} catch let failure as Failure {
+    printError(failure.message)
+    exit(127)
+} catch {
+    // The argument parser's: help and version exit 0, the rest 127.
+    if FDRun.exitCode(for: error) == .success {
+        print(FDRun.fullMessage(for: error))
+        exit(0)
+    }
+    printError("fdrun: " + FDRun.message(for: error) + "\nUsage: " + FDRun.usageString())
+    exit(127)
+}

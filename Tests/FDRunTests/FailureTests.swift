@@ -1,0 +1,191 @@
+// fdrun's failures as a process: status 127, the message with file, line
+// and column, nothing started, nothing left (no socket file, no created
+// file), and its dry run, which starts and opens nothing.
+import FDRemap
+import FDRunConfig
+import Foundation
+import Glibc
+import Testing
+
+@Suite struct FailureTests {
+    /// Each configuration fails with status 127 and this message on
+    /// standard error; the program (the probe, which would exit 0) never
+    /// runs, and nothing is written to standard output.
+    static let cases: [(String, String)] = [
+        ("a: !file {path: /nonexistent/x}",
+         "cfg.yaml:1:4: error: !file: cannot open \"/nonexistent/x\" for read: No such file or directory"),
+        ("a: !fle {path: x}", "cfg.yaml:1:4: error: unknown tag !fle"),
+        ("a: !fd 900", "cfg.yaml:1:4: error: !fd 900: descriptor 900 is not open (fdrun did not inherit it)"),
+        ("a: [1, 2", "cfg.yaml:2:1: error: did not find expected ',' or ']' while parsing a flow sequence"),
+        ("a: !socket {connect: \"localhost:80\"}",
+         "cfg.yaml:1:13: error: \"localhost:80\" is not a socket address: /path, A.B.C.D:PORT or [IPV6]:PORT"),
+        ("a: !socket {connect: /nonexistent/s.sock}",
+         "cfg.yaml:1:4: error: !socket connect /nonexistent/s.sock (stream): cannot connect: No such file or directory"),
+        ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+            + "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+            + "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+         "cfg.yaml:6:33: error: more than 1000000 values"),
+        (String(repeating: "[", count: 50_000), "error: maps and sequences nested more than 1000 deep"),
+    ]
+
+    @Test(arguments: cases)
+    func fails(_ config: String, _ message: String) {
+        let dir = TempDir()
+        let path = dir.write("cfg.yaml", config)
+        let run = fdrun([probePath, path])
+        #expect(run.ending == .exited(127))
+        #expect(run.stderr.hasPrefix(dir.path + "/" + message) || run.stderr.contains(message),
+                "\(run.stderr)")
+        #expect(run.stdout.isEmpty)
+    }
+
+    /// A descriptor fdrun opened itself is refused even though it is open:
+    /// started with exactly 0, 1 and 2 and its configuration on standard
+    /// input, fdrun's own descriptor 3 is the program it opened.
+    @Test func descriptorFdrunOpenedItself() {
+        let run = fdrun([probePath], stdin: "report: !fd 3\n")
+        #expect(run.ending == .exited(127))
+        #expect(run.stderr == "<stdin>:1:9: error: !fd 3: descriptor 3 was not open when fdrun started (fdrun opened it itself)\n")
+    }
+
+    /// Failing after a socket was bound and a file created: both are
+    /// removed, so a failed fdrun leaves nothing behind.
+    @Test func failureRemovesWhatItCreated() {
+        let dir = TempDir()
+        let path = dir.write("cfg.yaml", """
+            a: !socket {bind: \(dir.path)/s.sock}
+            b: !file {path: \(dir.path)/new.log, mode: write}
+            c: !file {path: \(dir.path)/missing}
+            """)
+        let run = fdrun([probePath, path])
+        #expect(run.ending == .exited(127))
+        #expect(run.stderr.contains("cfg.yaml:3:4: error: !file: cannot open"))
+        #expect(!dir.exists("s.sock") && !dir.exists("new.log"))
+    }
+
+    /// A file that existed is neither truncated away nor removed by a
+    /// failure (only files fdrun created are).
+    @Test func failureKeepsExistingFiles() {
+        let dir = TempDir()
+        dir.write("old.log", "keep\n")
+        let path = dir.write("cfg.yaml", """
+            a: !file {path: \(dir.path)/old.log, mode: append}
+            c: !fd 900
+            """)
+        #expect(fdrun([probePath, path]).ending == .exited(127))
+        #expect((try? String(contentsOfFile: dir.path + "/old.log", encoding: .utf8)) == "keep\n")
+    }
+
+    @Test(arguments: [
+        (["/nonexistent/program"], "fdrun: cannot open the program /nonexistent/program: No such file or directory\n"),
+        (["/tmp"], "fdrun: the program /tmp is a directory\n"),
+        ([probePathForTable, "/nonexistent.yaml"], "fdrun: cannot open the configuration /nonexistent.yaml: No such file or directory\n"),
+        (["--env", "NOEQUALS", probePathForTable], "fdrun: --env NOEQUALS: expected NAME=VALUE\n"),
+        (["--env", "=x", probePathForTable], "fdrun: --env =x: expected NAME=VALUE\n"),
+    ])
+    func commandLine(_ arguments: [String], _ message: String) {
+        let run = fdrun(arguments, stdin: "{}")
+        #expect(run.ending == .exited(127))
+        #expect(run.stderr == message)
+    }
+
+    @Test func usage() {
+        let run = fdrun([])
+        #expect(run.ending == .exited(127))
+        #expect(run.stderr.hasPrefix("fdrun: Missing expected argument '<executable>'\nUsage: fdrun [--dry-run]"))
+        let help = fdrun(["--help"])
+        #expect(help.ending == .exited(0) && help.stdout.contains("USAGE: fdrun"))
+    }
+
+    /// Argdata larger than Linux lets program arguments be (3 MB here;
+    /// 2 MiB with an 8 MiB stack, 6 MiB at most): E2BIG before anything
+    /// starts, with its size.
+    @Test func argdataTooLargeToTravel() {
+        let dir = TempDir()
+        let scalar = String(repeating: "x", count: 100_000)
+        let path = dir.write("cfg.yaml", "- !fd stdout\n" + String(repeating: "- \(scalar)\n", count: 30))
+        let run = fdrun([probePath, path])
+        #expect(run.ending == .exited(127))
+        #expect(run.stderr == "fdrun: cannot start \(probePath): Argument list too long (the argdata, 3000157 bytes, cannot travel as program arguments, or names too many descriptors)\n")
+        #expect(run.stdout.isEmpty)
+    }
+
+    /// The program cannot be started: the launcher's error, status 127.
+    @Test func programThatCannotRun() {
+        let dir = TempDir()
+        let path = dir.write("not-a-program", "just text\n")
+        chmod(path, 0o755)
+        let run = fdrun([path], stdin: "a: 1")
+        #expect(run.ending == .exited(127))
+        #expect(run.stderr.hasPrefix("fdrun: cannot start \(path): "), "\(run.stderr)")
+    }
+}
+
+/// The probe's path, for argument tables (evaluated before tests run).
+let probePathForTable = probePath
+
+@Suite struct DryRunTests {
+    /// The plan, exactly; nothing opened, bound, created or started.
+    @Test func printsThePlan() throws {
+        let dir = TempDir()
+        let path = dir.write("cfg.yaml", """
+            out: !fd stdout
+            log: !file {path: \(dir.path)/new.log, mode: append}
+            listen: !socket {bind: \(dir.path)/s.sock}
+            peer: !socket {connect: "[::1]:443", type: dgram}
+            self: !executable
+            again: !fd 1
+            n: [1, 2.5, "x"]
+            """)
+        let run = fdrun(["--dry-run", "--env", "A=1", probePath, path])
+        let config = try String(contentsOfFile: path, encoding: .utf8)
+        let size = try Plan(parsing: Array(config.utf8), file: path).argdata.serialize().bytes.count
+        #expect(run.ending == .exited(0), "\(run.stderr)")
+        #expect(run.stdout == """
+            program: \(probePath)
+            descriptors: 5
+              0: !fd 1 (stdout): fdrun's descriptor 1  (\(path):1:6)
+              1: !file "\(dir.path)/new.log" opened append  (\(path):2:6)
+              2: !socket unix stream listening on \(dir.path)/s.sock  (\(path):3:9)
+              3: !socket inet6 dgram connected to [::1]:443  (\(path):4:7)
+              4: !executable: the program's own file  (\(path):5:7)
+            argdata: \(size) bytes
+            %YAML 1.2
+            %TAG ! tag:nuxi.nl,2015:cloudabi/
+            ---
+            !!map {
+              ? !!str "out"
+              : !fd "0",
+              ? !!str "log"
+              : !fd "1",
+              ? !!str "listen"
+              : !fd "2",
+              ? !!str "peer"
+              : !fd "3",
+              ? !!str "self"
+              : !fd "4",
+              ? !!str "again"
+              : !fd "0",
+              ? !!str "n"
+              : !!seq [
+                !!int "1",
+                !!float "2.5",
+                !!str "x",
+              ],
+            }
+            environment: 1 variables
+              A=1
+
+            """)
+        #expect(!dir.exists("new.log") && !dir.exists("s.sock"))
+    }
+
+    /// The dry run still checks what needs no side effect: an `!fd` that
+    /// was not inherited is an error.
+    @Test func checksInheritedDescriptors() {
+        let run = fdrun(["--dry-run", probePath], stdin: "a: !fd 900\n")
+        #expect(run.ending == .exited(127))
+        #expect(run.stderr.hasPrefix("<stdin>:1:4: error: !fd 900: descriptor 900 is not open"))
+        #expect(run.stdout.isEmpty)
+    }
+}
