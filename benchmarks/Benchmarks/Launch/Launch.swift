@@ -68,6 +68,18 @@ func sourceBase(_ k: Int) -> Int32 {
 nonisolated(unsafe) var sources: Sources?
 nonisolated(unsafe) var executable: CInt = -1
 
+/// Our launchers' fixture: the sources, and the program open with O_PATH.
+func openOurs(_ k: Int) {
+    sources = Sources(k: k)
+    executable = launch_open_exec(program)
+    guard executable >= 0 else { fatalError("cannot open \(program)") }
+}
+
+func closeOurs() {
+    sources = nil
+    close(executable)
+}
+
 /// A Python interpreter that starts the program with subprocess.Popen
 /// each time it reads a line, and answers with the nanoseconds it took.
 /// Python cannot renumber descriptors: it passes its own k sources at
@@ -165,11 +177,9 @@ let benchmarks: @Sendable () -> Void = {
                 return (error, pid)
             }
         } setup: {
-            sources = Sources(k: k)
-            executable = launch_open_exec(program)
+            openOurs(k)
         } teardown: {
-            sources = nil
-            close(executable)
+            closeOurs()
         }
 
         // Ours, from Swift: the descriptors as an argdata sequence, which
@@ -181,11 +191,9 @@ let benchmarks: @Sendable () -> Void = {
             guard try child.wait() == .exited(0) else { fatalError("\(program) failed") }
             benchmark.measurement(.launch, Int(launch_now_ns() - t0))
         } setup: {
-            sources = Sources(k: k)
-            executable = launch_open_exec(program)
+            openOurs(k)
         } teardown: {
-            sources = nil
-            close(executable)
+            closeOurs()
         }
 
         Benchmark("Launch.\(k).python", configuration: configuration()) { benchmark in
