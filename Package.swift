@@ -116,34 +116,36 @@ let package = Package(
             path: "Examples/hello-server",
             exclude: ["hello.yaml"]
         ),
-        // libFuzzer target for the exec copy-in (see .ci/run).
+        // The libFuzzer targets (Tests/Fuzz/run.sh): the exec copy-in, the
+        // argdata decoder, fdrun's configuration. Built plainly, each
+        // replays the inputs named on its command line (FuzzReplay).
+        .target(name: "FuzzReplay"),
         .executableTarget(
             name: "fuzz-kernel",
-            dependencies: ["CFDRemapKernel"],
+            dependencies: ["CFDRemapKernel", "FuzzReplay"],
             path: "Sources/FuzzKernel"
-        ),
-        // libFuzzer target for the argdata decoder (see .ci/run).
-        // libFuzzer target for fdrun's YAML-to-argdata path: a C program
-        // around a Swift entry point (see .ci/run).
-        .target(
-            name: "FuzzFDRunEntry",
-            dependencies: ["FDRunConfig", "FDRemap"],
-            path: "Sources/FuzzFDRunEntry"
-        ),
-        .executableTarget(
-            name: "fuzz-fdrun",
-            dependencies: ["FuzzFDRunEntry"],
-            path: "Sources/FuzzFDRun"
         ),
         .executableTarget(
             name: "fuzz-argdata",
-            dependencies: ["CArgdata"],
+            dependencies: ["CArgdata", "FuzzReplay"],
             path: "Sources/FuzzArgdata",
             cSettings: [.headerSearchPath("../../include")]
         ),
+        .target(
+            name: "FuzzFDRunEntry",
+            dependencies: ["FDRunConfig", "FDRemap"]
+        ),
+        .executableTarget(
+            name: "fuzz-fdrun",
+            dependencies: ["FuzzFDRunEntry", "FuzzReplay"],
+            path: "Sources/FuzzFDRun"
+        ),
+        // What the test targets share (a seeded random generator).
+        .target(name: "FDRemapTestSupport", path: "Tests/FDRemapTestSupport"),
         .testTarget(
             name: "FDRemapKernelTests",
             dependencies: [
+                "FDRemapTestSupport",
                 "FDRemap",
                 "CFDRemapKernel",
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -152,6 +154,7 @@ let package = Package(
         .testTarget(
             name: "FDRemapArgdataTests",
             dependencies: [
+                "FDRemapTestSupport",
                 "FDRemap",
                 "CArgdata",
                 "CFDRemapKernel",
@@ -161,6 +164,7 @@ let package = Package(
         .testTarget(
             name: "FDRemapLaunchTests",
             dependencies: [
+                "FDRemapTestSupport",
                 "FDRemap",
                 "CFDRemapHost",
                 "CArgdata",
@@ -173,6 +177,7 @@ let package = Package(
         .testTarget(
             name: "FDRunTests",
             dependencies: [
+                "FDRemapTestSupport",
                 "FDRemap",
                 "FDRunConfig",
                 "CFDRemapHost",

@@ -7,13 +7,15 @@
  * list.  Memory must come back to where it was.  A violation aborts;
  * the sanitizers catch reads outside the buffer.
  *
- * Built as an ordinary program by `swift build` (its weak main() replays
- * the inputs named on the command line), and as a fuzzer by `swift build
- * --product fuzz-argdata --sanitize=fuzzer --sanitize=address`.
+ * Built as a fuzzer by `swift build --product fuzz-argdata
+ * --sanitize=fuzzer --sanitize=address` (Tests/Fuzz/run.sh); a plain
+ * `swift build` makes it a program that replays the inputs named on its
+ * command line (FuzzReplay).
  */
 #define	_GNU_SOURCE
 #include <argdata.h>
 #include <fdremap/subr.h>
+#include <fuzz_replay.h>
 
 #include <errno.h>
 #include <stdint.h>
@@ -225,27 +227,5 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	free(fds1);
 	free(fds2);
 	CHECK(fdr_mem_inuse_thread() == mem);
-	return (0);
-}
-
-/* Replay inputs named on the command line (when not built as a fuzzer). */
-__attribute__((weak)) int
-main(int argc, char **argv)
-{
-
-	for (int i = 1; i < argc; i++) {
-		static uint8_t buf[1 << 20];
-		FILE *f = fopen(argv[i], "rb");
-		size_t n;
-
-		if (f == NULL) {
-			perror(argv[i]);
-			return (1);
-		}
-		n = fread(buf, 1, sizeof(buf), f);
-		fclose(f);
-		LLVMFuzzerTestOneInput(buf, n);
-	}
-	printf("fuzz_argdata: %d inputs replayed\n", argc - 1);
 	return (0);
 }

@@ -1,10 +1,11 @@
+// libFuzzer's entry for fdrun's YAML-to-argdata path, linked into the
+// program fuzz-fdrun (Sources/FuzzFDRun).
 import FDRunConfig
 import FDRemap
 
-/// libFuzzer's entry for fdrun's YAML-to-argdata path: any input either
-/// fails with a located error or gives a plan whose argdata serialises
-/// with exactly one descriptor index per source, in order, and prints
-/// and decodes back to itself.  A violation traps.
+/// Any input either fails with a located error or gives a plan whose
+/// argdata serialises with exactly one descriptor index per source, in
+/// order, and decodes back to itself.  A violation traps.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzFDRunConfig(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = size > 0 ? Array(UnsafeBufferPointer(start: data, count: size)) : []

@@ -6,13 +6,14 @@
  * success, every reference count equal to the slots holding it, every
  * file closed and every byte freed at the end.  A violation aborts.
  *
- * Built as an ordinary program by `swift build` (its weak main() runs the
- * inputs named on the command line, for replaying a corpus), and as a
- * fuzzer by `swift build --product fuzz-kernel --sanitize=fuzzer
- * --sanitize=address`, where libFuzzer's main() replaces it.
+ * Built as a fuzzer by `swift build --product fuzz-kernel
+ * --sanitize=fuzzer --sanitize=address` (Tests/Fuzz/run.sh); a plain
+ * `swift build` makes it a program that replays the inputs named on its
+ * command line (FuzzReplay).
  */
 #define	_GNU_SOURCE
 #include <fdremap.h>
+#include <fuzz_replay.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -252,27 +253,5 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	proc_destroy(td);
 	CHECK(closes == opened);
 	CHECK(fdr_mem_inuse_thread() == mem);
-	return (0);
-}
-
-/* Replay inputs named on the command line (when not built as a fuzzer). */
-__attribute__((weak)) int
-main(int argc, char **argv)
-{
-
-	for (int i = 1; i < argc; i++) {
-		FILE *f = fopen(argv[i], "rb");
-		static uint8_t buf[1 << 20];
-		size_t n;
-
-		if (f == NULL) {
-			perror(argv[i]);
-			return (1);
-		}
-		n = fread(buf, 1, sizeof(buf), f);
-		fclose(f);
-		LLVMFuzzerTestOneInput(buf, n);
-	}
-	printf("fuzz_kernel: %d inputs replayed\n", argc - 1);
 	return (0);
 }

@@ -133,19 +133,6 @@ func cYAML(_ ad: OpaquePointer) -> String {
     return String(decoding: UnsafeRawBufferPointer(start: text, count: size), as: UTF8.self)
 }
 
-/// A deterministic generator (SplitMix64).
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9e37_79b9_7f4a_7c15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
-    }
-}
-
 /// How many descriptors of this process refer to the file at path (as
 /// /proc/self/fd shows them). Tests running at the same time use other
 /// files, so this counts only what the calling test leaked.

@@ -5,6 +5,7 @@ import FDRemap
 import Glibc
 import SystemPackage
 import Testing
+import FDRemapTestSupport
 
 /// The error code of each C getter on bytes (0: it read a value).
 private func getters(_ bytes: [UInt8], table: [CInt]? = []) -> [String: CInt] {
@@ -260,7 +261,7 @@ private func typed(_ bytes: [UInt8], table: [CInt]? = []) -> [String: CInt] {
     @Test func randomBytesNeverCrashAndReencodeTheSame() throws {
         // Not a fuzzer (that is a later task): mutated valid buffers, to see
         // that every entry point survives whatever the bytes are.
-        var rng = SplitMix(seed: 0xbad_da7a)
+        var rng = SplitMix64(seed: 0xbad_da7a)
         let trees: [Argdata] = [
             ["a": [1, 2.5, "x"], "b": .fd(.standardInput), "c": .binary([1, 2])],
             [[[[]]], [:], .timestamp(.init(seconds: 5)), -1, true],

@@ -7,6 +7,7 @@ import FDRemap
 import Glibc
 import SystemPackage
 import Testing
+import FDRemapTestSupport
 
 /// A sequence nested depth levels around the value of inner, as bytes.
 func nestedSeqBytes(depth: Int, inner: [UInt8]) -> [UInt8] {
@@ -100,7 +101,7 @@ func nestedSeqBytes(depth: Int, inner: [UInt8]) -> [UInt8] {
         // 3,000 distinct descriptors, each used twice, in a scrambled order.
         let n = Nodes()
         defer { withExtendedLifetime(n) {} }
-        var rng = SplitMix(seed: 42)
+        var rng = SplitMix64(seed: 42)
         let numbers = (0..<3000).map { CInt($0 * 7 + 3) }.shuffled(using: &rng)
         let leaves = (numbers + numbers.shuffled(using: &rng)).map { n.fd($0) }
         let root = n.seq(leaves)
@@ -170,7 +171,7 @@ func nestedSeqBytes(depth: Int, inner: [UInt8]) -> [UInt8] {
 
     /// A tree of branching depth: maps and sequences mixed, with
     /// descriptors and malformed tails, `depth` levels of containers.
-    private func branchy(depth: Int, rng: inout SplitMix) -> [UInt8] {
+    private func branchy(depth: Int, rng: inout SplitMix64) -> [UInt8] {
         var bytes = hex("03 00 00 00 02")
         for level in 0..<depth {
             let sibling = [3, 0, 0, 0, UInt8(level % 5)]
@@ -185,7 +186,7 @@ func nestedSeqBytes(depth: Int, inner: [UInt8]) -> [UInt8] {
     }
 
     @Test func withoutMemoryForItsStackTheWalkerRebuildsFramesAndAgrees() {
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         let bytes = branchy(depth: 2000, rng: &rng)
         withDecoded(bytes, table: [30, 31, 32, 33, 34]) { ad in
             let fast = cSerialize(ad)

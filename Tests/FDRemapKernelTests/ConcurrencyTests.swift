@@ -1,4 +1,5 @@
 import Testing
+import FDRemapTestSupport
 import Synchronization
 import SystemPackage
 import CFDRemapKernel

@@ -1,4 +1,5 @@
 import Testing
+import FDRemapTestSupport
 import SystemPackage
 import CFDRemapKernel
 @testable import FDRemap

@@ -1,4 +1,5 @@
 import Testing
+import FDRemapTestSupport
 import Synchronization
 import SystemPackage
 import CFDRemapKernel
@@ -99,19 +100,6 @@ final class HostileMemory {
     var protNone: UnsafeRawPointer { UnsafeRawPointer(base + page) }
     /// `n` readable bytes that end exactly where the PROT_NONE page starts.
     func readableEnd(_ n: Int) -> UnsafeMutableRawPointer { base + page - n }
-}
-
-/// A deterministic generator (SplitMix64) so failures reproduce.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
 
 /// The `Errno` that `body` throws, or nil when it succeeds. Any other

@@ -4,18 +4,7 @@
 import CFDRemapHost
 import Glibc
 import Testing
-
-/// A deterministic generator for seeded mappings (SplitMix64).
-struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import FDRemapTestSupport
 
 /// Runs the probe as a driver whose own table is exactly `table` (this
 /// process's descriptors become its 0 ..< table.count; `table` must
@@ -158,7 +147,7 @@ func viaDriver(_ verb: String, table: [Int32], report: Int32, mapping: [String],
         let n = 40
         let table = (0..<n).map { _ in o.memfd() }
         // One cycle through every descriptor: i takes i+1 in a seeded order.
-        var g = SplitMix(state: 7)
+        var g = SplitMix64(seed: 7)
         let order = Array(0..<n).shuffled(using: &g)
         var mapping = [String](repeating: "", count: n)
         for i in 0..<n { mapping[order[i]] = "\(order[(i + 1) % n])" }
@@ -167,7 +156,7 @@ func viaDriver(_ verb: String, table: [Int32], report: Int32, mapping: [String],
     }
 
     @Test func seededRandomMappings() {
-        var g = SplitMix(state: 42)
+        var g = SplitMix64(seed: 42)
         for round in 0..<12 {
             let o = Opened()
             let size = Int.random(in: 2...24, using: &g)

@@ -4,6 +4,7 @@
 import CFDRemapHost
 import Glibc
 import Testing
+import FDRemapTestSupport
 
 /// FNV-1a 64 of `bytes`, as the probe's datahash computes it.
 func fnv1a(_ bytes: [UInt8]) -> String {
@@ -31,7 +32,7 @@ func fnv1a(_ bytes: [UInt8]) -> String {
     @Test func everyByteValueArrivesUnchanged() {
         let o = Opened()
         let m = o.memfd()
-        var g = SplitMix(state: 3)
+        var g = SplitMix64(seed: 3)
         let bytes = (0..<5000).map { _ in UInt8.random(in: 0...255, using: &g) }
         let (_, r) = runProbe([m], report: m, command: ["datahash", "0"], bytes: bytes)
         let line = r.lines("datahash").first ?? []

@@ -4,6 +4,7 @@ import FDRemap
 import FDRunConfig
 import SystemPackage
 import Testing
+import FDRemapTestSupport
 
 func plan(_ text: String, limits: Limits = Limits()) throws(ConfigurationError) -> Plan {
     try Plan(parsing: Array(text.utf8), file: "cfg.yaml", limits: limits)
@@ -280,14 +281,8 @@ func fd(_ i: Int32) -> Argdata { .fd(FileDescriptor(rawValue: i)) }
 /// trees (seeded) of every type but descriptors.
 @Suite struct RoundTripTests {
     struct Generator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9e37_79b9_7f4a_7c15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-            z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-            return z ^ (z >> 31)
-        }
+        var rng: SplitMix64
+        mutating func next() -> UInt64 { rng.next() }
         mutating func below(_ n: Int) -> Int { Int(next() % UInt64(n)) }
 
         mutating func string() -> String {
@@ -321,7 +316,7 @@ func fd(_ i: Int32) -> Argdata { .fd(FileDescriptor(rawValue: i)) }
     }
 
     @Test func printedTreesReadBack() throws {
-        var g = Generator(state: 20261129)
+        var g = Generator(rng: SplitMix64(seed: 20261129))
         for i in 0..<3000 {
             let tree = g.value(depth: 0)
             let text = tree.yaml()

@@ -22,24 +22,7 @@ extension Argdata {
     public func serialize() -> (bytes: [UInt8], fds: [FileDescriptor]) {
         let tree = CTree()
         // The C tree must outlive every use of root.
-        return withExtendedLifetime(tree) {
-            let root = tree.build(self)
-            var len = 0
-            var nfds = 0
-            argdata_serialized_length(root, &len, &nfds)
-            guard len > 0 else { return ([], []) }   // null
-            var fds = [CInt](repeating: -1, count: nfds)
-            var used = 0
-            let bytes = [UInt8](unsafeUninitializedCapacity: len) { buf, count in
-                // No descriptor value (nfds == 0) serialises the same
-                // without a list, so a nil base address is fine.
-                used = fds.withUnsafeMutableBufferPointer {
-                    argdata_serialize(root, buf.baseAddress, $0.baseAddress)
-                }
-                count = len
-            }
-            return (bytes, fds[..<used].map { FileDescriptor(rawValue: $0) })
-        }
+        return withExtendedLifetime(tree) { serialized(tree.build(self)) }
     }
 
     /// This tree as a YAML 1.2 document, as `argdata_print_yaml` prints
@@ -230,4 +213,23 @@ extension Argdata {
         }
         return v
     }
+}
+
+/// Serialises a C tree in one `argdata_serialize`: its bytes, and the
+/// descriptors it references in order of first appearance.
+internal func serialized(_ root: OpaquePointer) -> (bytes: [UInt8], fds: [FileDescriptor]) {
+    var len = 0
+    var nfds = 0
+    argdata_serialized_length(root, &len, &nfds)
+    var fds = [CInt](repeating: -1, count: nfds)
+    var used = 0
+    let bytes = [UInt8](unsafeUninitializedCapacity: len) { buf, count in
+        // No descriptor value (nfds == 0) serialises the same without a
+        // list, so a nil base address is fine; so is an empty (null) tree.
+        used = fds.withUnsafeMutableBufferPointer {
+            argdata_serialize(root, buf.baseAddress, $0.baseAddress)
+        }
+        count = len
+    }
+    return (bytes, fds[..<used].map { FileDescriptor(rawValue: $0) })
 }

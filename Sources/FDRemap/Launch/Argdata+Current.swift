@@ -22,16 +22,7 @@ extension Argdata {
         guard error == 0, let tree else { throw Errno(rawValue: error) }
         // Serialised again, the descriptors come out listed: index j of
         // these bytes is descriptor fds[j] of this process.
-        var length = 0, count = 0
-        argdata_serialized_length(tree, &length, &count)
-        var fds = [CInt](repeating: -1, count: count)
-        var listed = 0
-        let bytes = [UInt8](unsafeUninitializedCapacity: length) { buffer, initialized in
-            listed = fds.withUnsafeMutableBufferPointer {
-                argdata_serialize(tree, buffer.baseAddress, $0.baseAddress)
-            }
-            initialized = length
-        }
-        return try Argdata(decoding: bytes, fds: fds[..<listed].map(FileDescriptor.init(rawValue:)))
+        let (bytes, fds) = serialized(tree)
+        return try Argdata(decoding: bytes, fds: fds)
     }
 }
