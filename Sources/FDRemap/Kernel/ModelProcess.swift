@@ -34,6 +34,13 @@ public struct ModelProcess: ~Copyable, @unchecked Sendable {
         proc_destroy(td)
     }
 
+    /// The model's `struct thread *` of this process, for code that must
+    /// call the C core on the very same process (the benchmarks compare
+    /// this module with C on one table). Not API: it bypasses every
+    /// guarantee of this type, and it is valid only while `self` lives.
+    @_spi(KernelAccess)
+    public var kernelThread: UnsafeMutableRawPointer { UnsafeMutableRawPointer(td) }
+
     internal var fdp: UnsafeMutablePointer<filedesc> {
         td.pointee.td_proc.pointee.p_fd
     }

@@ -9,7 +9,7 @@
 import Benchmark
 import CFDRemapKernel
 import CRemapBench
-import FDRemap
+@_spi(KernelAccess) import FDRemap
 
 /// A table size, and how long to spend on it.
 struct Size: Sendable {
@@ -155,9 +155,7 @@ final class SwiftFixture: @unchecked Sendable {
     let process: ModelProcess
     let fds: [Int32]
     /// The same process's thread, for calling the C core on the very same
-    /// table. `ModelProcess` keeps it internal; it is the struct's only
-    /// stored property, and `init` checks that what was read is the
-    /// process's thread indeed.
+    /// table (ModelProcess's KernelAccess SPI).
     let td: UnsafeMutablePointer<thread>
 
     init(size: Size, list: List) throws {
@@ -169,12 +167,8 @@ final class SwiftFixture: @unchecked Sendable {
             let perm = permutation(size.n, seed: tableSeed).map { Int32($0) }
             process.install(try process.remap(perm))
         }
-        let td = withUnsafePointer(to: process) {
-            UnsafeRawPointer($0).load(as: UnsafeMutablePointer<thread>.self)
-        }
-        guard td.pointee.td_proc.pointee.p_thread == td,
-              td.pointee.td_proc.pointee.p_fd.pointee.fd_lastfile == Int32(size.n - 1)
-        else { fatalError("ModelProcess is not laid out as this benchmark expects") }
+        let td = process.kernelThread.assumingMemoryBound(to: thread.self)
+        precondition(td.pointee.td_proc.pointee.p_fd.pointee.fd_lastfile == Int32(size.n - 1))
         self.process = process
         self.td = td
         fds = list.descriptors(n: size.n)
