@@ -2,7 +2,8 @@
 # Run FDRemap's benchmarks and write the results: benchmarks/results.md,
 # benchmarks/scaling.svg, and the results part of benchmarks/RESULTS.md.
 #
-#   benchmarks/run.sh                      everything (about 25 minutes)
+#   benchmarks/run.sh                      everything (about 10 minutes: 7 of
+#                                          benchmarks, and the first release build)
 #   benchmarks/run.sh --filter 'Remap\.1M\..*'   any package-benchmark
 #                                          options are passed through
 #
