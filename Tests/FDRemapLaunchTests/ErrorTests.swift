@@ -54,7 +54,7 @@ enum ErrorCase: String, CaseIterable, Codable, Sendable {
     case enoexec, eaccesNotExecutable, eaccesDirectory, enoentInterpreter
     case ebadfNegative, ebadfHole, ebadfExecClosed, ebadfExecWriteOnly
     case ebadfExecReadWrite
-    case e2bigData, e2bigFdslen, e2bigFdslenLong, e2bigSizeMax, e2bigHugeArgdata, e2bigString, e2bigEnvironment, e2bigTotal
+    case e2bigData, e2bigFdslen, e2bigFdslenMedium, e2bigFdslenLong, e2bigSizeMax, e2bigHugeArgdata, e2bigString, e2bigEnvironment, e2bigTotal
     case efaultData, efaultFds, efaultNullData
     case emfileOverLimit, emfileNoRoomForTemporary
     case orderE2bigBeforeEfault, orderEfaultDataBeforeFds
@@ -109,8 +109,16 @@ enum ErrorCase: String, CaseIterable, Codable, Sendable {
             // allows, and a short list (read before the table).
             let fds = [Int32](repeating: m, count: 1024)
             return (E2BIG, cleanly { spawnRaw(probe, [], fds).error })
+        case .e2bigFdslenMedium:
+            // Longer than 1024, shorter than the hard RLIMIT_NOFILE: read
+            // first, then the table is walked since the list does not
+            // reach its own length.
+            let fds = [Int32](repeating: m, count: 5000)
+            return (E2BIG, cleanly { spawnRaw(probe, [], fds).error })
         case .e2bigFdslenLong:
-            // A long list: the table is looked at before the list is read.
+            // A long list: the table is looked at before the list is read
+            // when it is longer than the hard RLIMIT_NOFILE (20,000 on
+            // these machines), after it otherwise; E2BIG either way.
             let fds = [Int32](repeating: m, count: 100_000)
             return (E2BIG, cleanly { spawnRaw(probe, [], fds).error })
         case .e2bigSizeMax:

@@ -81,6 +81,22 @@ func viaDriver(_ verb: String, table: [Int32], report: Int32, mapping: [String],
         expectTable(r, sources: fds.map { FileID(fd: $0) })
     }
 
+    /// A list longer than 1024 is read before the table is looked at:
+    /// when its own highest entry reaches its length, that decides; when
+    /// it does not, the highest descriptor open elsewhere must still be
+    /// found (here one above the list's length that the list never names).
+    @Test(arguments: [true, false])
+    func aLongListOfOneDescriptor(endsHigh: Bool) {
+        raiseNoFile(12000)
+        let o = Opened()
+        let m = o.memfd(), a = o.memfd()
+        let high = o.dup(a, atLeast: 3000)
+        var fds = [Int32](repeating: m, count: 3000)
+        if endsHigh { fds[2999] = high }
+        let (_, r) = runProbe(fds, report: m)
+        expectTable(r, sources: fds.map { FileID(fd: $0) })
+    }
+
     @Test func closeOnExecSourcesArePassedWithoutIt() {
         let o = Opened()
         let m = o.memfd(), a = o.open("/dev/null")
