@@ -314,27 +314,16 @@ fget_locked(struct filedesc *fdp, int fd)
 }
 
 /*
- * Install fp in the lowest free slot: one more reference, close-on-exec
- * from O_CLOEXEC, capabilities moved from fcaps or all rights.
+ * Fill the free entry fde with fp (one more reference), close-on-exec
+ * from O_CLOEXEC in flags, and the capabilities moved from fcaps (which
+ * is cleared) or all rights.  Locked.
  */
-int
-finstall(struct thread *td, struct file *fp, int *fd, int flags,
+static void
+fdefill(struct filedescent *fde, struct file *fp, int flags,
     struct filecaps *fcaps)
 {
-	struct filedesc *fdp = td->td_proc->p_fd;
-	struct filedescent *fde;
-	int error;
 
-	FILEDESC_XLOCK(fdp);
-	error = fdalloc(td, 0, fd);
-	if (error != 0) {
-		FILEDESC_UNLOCK(fdp);
-		if (fcaps != NULL)
-			filecaps_free(fcaps);
-		return (error);
-	}
 	fhold(fp);
-	fde = &fdp->fd_ofiles[*fd];
 	fde->fde_file = fp;
 	fde->fde_flags = (flags & O_CLOEXEC) != 0 ? UF_EXCLOSE : 0;
 	if (fcaps != NULL) {
@@ -343,8 +332,56 @@ finstall(struct thread *td, struct file *fp, int *fd, int flags,
 		fcaps->fc_nioctls = -1;
 	} else
 		filecaps_fill(&fde->fde_caps);
+}
+
+/* Install fp in the lowest free slot. */
+int
+finstall(struct thread *td, struct file *fp, int *fd, int flags,
+    struct filecaps *fcaps)
+{
+	struct filedesc *fdp = td->td_proc->p_fd;
+	int error;
+
+	FILEDESC_XLOCK(fdp);
+	error = fdalloc(td, 0, fd);
+	if (error == 0)
+		fdefill(&fdp->fd_ofiles[*fd], fp, flags, fcaps);
 	FILEDESC_UNLOCK(fdp);
-	return (0);
+	if (error != 0 && fcaps != NULL)
+		filecaps_free(fcaps);
+	return (error);
+}
+
+/*
+ * Install fp at slot fd, which must be free: one lock for what
+ * finstall() and kern_dup(FDDUP_FIXED) do in three, for building a
+ * table whose numbers are given.
+ */
+int
+finstall_fixed(struct thread *td, struct file *fp, int fd, int flags,
+    struct filecaps *fcaps)
+{
+	struct filedesc *fdp = td->td_proc->p_fd;
+	int error = 0, maxfd = td->td_proc->p_maxfd;
+
+	if (fd < 0 || fd >= maxfd) {
+		if (fcaps != NULL)
+			filecaps_free(fcaps);
+		return (EBADF);
+	}
+	FILEDESC_XLOCK(fdp);
+	if (fd >= fdp->fd_nfiles)
+		error = fdgrowtable_exp(fdp, fd, maxfd);
+	else if (fdp->fd_ofiles[fd].fde_file != NULL)
+		error = EBUSY;
+	if (error == 0) {
+		fdused(fdp, fd);
+		fdefill(&fdp->fd_ofiles[fd], fp, flags, fcaps);
+	}
+	FILEDESC_UNLOCK(fdp);
+	if (error != 0 && fcaps != NULL)
+		filecaps_free(fcaps);
+	return (error);
 }
 
 /*

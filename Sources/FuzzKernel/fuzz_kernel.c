@@ -145,7 +145,21 @@ check_balanced(struct filedesc *fdp)
 	}
 }
 
-/* Build a table from the input: files, then closes and dups. */
+/* A new file installed at slot fd (finstall_fixed), whatever is there. */
+static void
+install_fixed(struct thread *td, uint8_t b, int fd, int *opened)
+{
+	struct file *fp;
+
+	if (falloc_noinstall(td, &fp) != 0)
+		return;
+	(*opened)++;
+	finit(fp, accesses[b & 7], DTYPE_VNODE, NULL, &fuzzops[(b >> 3) % 6]);
+	(void)finstall_fixed(td, fp, fd, (b & 0x40) ? O_CLOEXEC : 0, NULL);
+	(void)fdrop(fp, td);
+}
+
+/* Build a table from the input: files, then closes, dups and installs. */
 static void
 build(struct thread *td, struct input *in, int *opened)
 {
@@ -186,6 +200,9 @@ build(struct thread *td, struct input *in, int *opened)
 			break;
 		case 1:
 			(void)kern_dup(td, FDDUP_NORMAL, op & 4, a, 0);
+			break;
+		case 3:
+			install_fixed(td, op, b, opened);
 			break;
 		default:
 			(void)kern_dup(td, FDDUP_FIXED, op & 4, a, b);

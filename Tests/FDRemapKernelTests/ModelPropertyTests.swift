@@ -40,6 +40,15 @@ struct ReferenceModel {
         return nil
     }
 
+    /// finstall_fixed: exactly slot fd, which must be free.
+    mutating func open(_ f: File, at fd: Int, cloexec: Bool, caps: Capabilities) -> Errno? {
+        files.append(f)
+        guard fd >= 0, fd < limit else { return .badFileDescriptor }
+        guard slots[fd] == nil else { return .resourceBusy }
+        slots[fd] = Slot(file: files.count - 1, closeOnExec: cloexec, capabilities: caps)
+        return nil
+    }
+
     mutating func close(_ fd: Int) -> Errno? {
         slots.removeValue(forKey: fd) == nil ? .badFileDescriptor : nil
     }
@@ -157,14 +166,17 @@ struct ReferenceModel {
                     access: accesses.randomElement(using: &rng)!,
                     activator: [.none, .succeeds, .fails].randomElement(using: &rng)!)
                 let caps = randomCaps()
-                expected = model.open(f, cloexec: cloexec, caps: caps)
+                // One open in four names its slot (finstall_fixed).
+                let slot: Int32? = Int.random(in: 0..<4, using: &rng) == 0 ? fd : nil
+                expected = slot.map { model.open(f, at: Int($0), cloexec: cloexec, caps: caps) }
+                    ?? model.open(f, cloexec: cloexec, caps: caps)
                 let activator: ImageActivator? = switch f.activator {
                 case .none: nil
                 case .succeeds: { _ throws(Errno) in }
                 case .fails: { _ throws(Errno) in throw Errno.execFormatError }
                 }
                 do {
-                    let got = try tracker.open(p, model.files.count - 1, access: f.access,
+                    let got = try tracker.open(p, model.files.count - 1, at: slot, access: f.access,
                                                passable: f.passable, closeOnExec: cloexec,
                                                capabilities: caps, imageActivator: activator)
                     ids[p.table[got]!.file] = model.files.count - 1

@@ -22,13 +22,14 @@ final class FileTracker: Sendable {
     @discardableResult
     func open(
         _ p: borrowing ModelProcess, _ payload: any Sendable = (),
+        at slot: Int32? = nil,
         access: FileAccess = .read, passable: Bool = true,
         closeOnExec: Bool = false, capabilities: Capabilities = .all,
         imageActivator: ImageActivator? = nil
     ) throws(Errno) -> Int32 {
         opened.add(1, ordering: .relaxed)
         return try p.open(
-            payload, access: access, passable: passable,
+            payload, at: slot, access: access, passable: passable,
             closeOnExec: closeOnExec, capabilities: capabilities,
             imageActivator: imageActivator,
             onClose: { [self] in closed.add(1, ordering: .relaxed) })

@@ -243,4 +243,77 @@ import Glibc
         }
         leaks.verify(files)
     }
+
+    @Test func finstallFixedPutsTheFileInExactlyThatSlot() throws {
+        let leaks = LeakCheck()
+        do {
+            let p = try ModelProcess()
+            let caps = Capabilities(rights: (5, 6), ioctls: [7], fcntls: 8)
+            #expect(try files.open(p, at: 5, closeOnExec: true, capabilities: caps) == 5)
+            #expect(p.table.openDescriptors == [5])
+            #expect(p.table.lastFile == 5 && p.table.freeFile == 0 && p.table.capacity == 64)
+            #expect(p.table[5]?.closeOnExec == true && p.table[5]?.capabilities == caps)
+            #expect(p.table[5]?.referenceCount == 1)
+            // Far above: the table grows to hold it, in whole words.
+            #expect(try files.open(p, at: 1000) == 1000)
+            #expect(p.table.lastFile == 1000 && p.table.capacity == 1024)
+            #expect(p.table[1000]?.capabilities == .all && p.table[1000]?.closeOnExec == false)
+            // The lowest free slot is still found below them.
+            #expect(try files.open(p) == 0)
+            #expect(try files.open(p, at: 1) == 1)
+            #expect(p.table.freeFile == 2)
+            #expect(try files.open(p) == 2)
+            #expect(p.table.openDescriptors == [0, 1, 2, 5, 1000])
+            #expect(brokenInvariant(p) == 0)
+        }
+        leaks.verify(files)
+    }
+
+    @Test func finstallFixedRefusesUsedAndBadSlotsLosingNothing() throws {
+        let leaks = LeakCheck()
+        do {
+            let p = try ModelProcess()
+            p.descriptorLimit = 10
+            try files.open(p, at: 3)
+            let before = p.table
+            let caps = Capabilities(rights: (1, 2), ioctls: [3, 4], fcntls: 5)
+            // Each refused file closes and its ioctl array is freed.
+            #expect(errnoOf { try files.open(p, at: 3, capabilities: caps) } == .resourceBusy)
+            #expect(errnoOf { try files.open(p, at: -1, capabilities: caps) } == .badFileDescriptor)
+            #expect(errnoOf { try files.open(p, at: 10, capabilities: caps) } == .badFileDescriptor)
+            #expect(errnoOf { try files.open(p, at: .max) } == .badFileDescriptor)
+            #expect(p.table == before)
+            #expect(files.closeCount == 4 && files.liveCount == 1)
+            #expect(try files.open(p, at: 9) == 9)
+        }
+        leaks.verify(files)
+    }
+
+    @Test func finstallFixedRunsOutOfMemoryCleanlyWhenTheTableGrows() throws {
+        let leaks = LeakCheck()
+        do {
+            let p = try ModelProcess()
+            try files.open(p, at: 2)
+            let before = p.table
+            var k: UInt64 = 1
+            while true {
+                let mem = fdr_mem_inuse_thread()
+                fdr_fail_arm(FDR_FAIL_MALLOC, k)
+                let result = errnoOf { try files.open(p, at: 5000) }
+                let fired = fdr_fail_fired(FDR_FAIL_MALLOC) != 0
+                fdr_fail_arm(FDR_FAIL_MALLOC, 0)
+                if !fired { #expect(result == nil); break }
+                #expect(result == .noMemory)
+                #expect(p.table == before)
+                // At most the bitmap stays larger (5056 slots' bits), kept
+                // by the table and freed with it.
+                #expect(fdr_mem_inuse_thread() <= mem + 5056 / 8)
+                k += 1
+            }
+            #expect(k == 4)    // file, bitmap, slots
+            #expect(p.table.openDescriptors == [2, 5000])
+            #expect(brokenInvariant(p) == 0)
+        }
+        leaks.verify(files)
+    }
 }

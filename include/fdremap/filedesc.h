@@ -97,6 +97,16 @@ int	finstall(struct thread *td, struct file *fp, int *fd, int flags,
 	    struct filecaps *fcaps);
 
 /*
+ * Install fp at exactly slot fd of td's table, which must be free, and
+ * take a reference; flags and fcaps as finstall().  For tables whose
+ * numbers are given (the host launcher's mirror of a real table).
+ * Returns 0, EBADF (fd negative or at or above the process limit),
+ * EBUSY (the slot is in use) or ENOMEM, the table unchanged on error.
+ */
+int	finstall_fixed(struct thread *td, struct file *fp, int fd, int flags,
+	    struct filecaps *fcaps);
+
+/*
  * Duplicate descriptor old.  FDDUP_NORMAL takes the lowest free slot;
  * FDDUP_FIXED takes slot new, closing what was there (old == new is a
  * no-op that checks old).  The new slot gets the old one's capabilities

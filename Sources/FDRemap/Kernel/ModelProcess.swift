@@ -70,13 +70,16 @@ public struct ModelProcess: ~Copyable, @unchecked Sendable {
     /// A snapshot of the table, read under its shared lock.
     public var table: DescriptorTable { DescriptorTable(fdp) }
 
-    /// Opens a new file and installs it in the lowest free slot.
+    /// Opens a new file and installs it in the lowest free slot, or in
+    /// slot `slot` when one is given.
     ///
     /// The table's slot holds the only reference: the file closes, and
     /// `onClose` runs, when the last slot holding it (in any table) goes.
     ///
     /// - Parameters:
     ///   - payload: What the file stands for; see ``payload(of:)``.
+    ///   - slot: The descriptor to install it as, which must be free
+    ///     (`finstall_fixed`); `nil` takes the lowest free one.
     ///   - access: How the file is open, which decides whether it can be
     ///     executed (``exec(_:data:fds:)``).
     ///   - passable: Whether the file may be passed to a new program
@@ -89,9 +92,12 @@ public struct ModelProcess: ~Copyable, @unchecked Sendable {
     ///     file's last reference, or before `open` throws. Either way the
     ///     payload is released then.
     /// - Returns: The new descriptor.
-    /// - Throws: `EMFILE` past ``descriptorLimit``, `ENOMEM`.
+    /// - Throws: `EMFILE` past ``descriptorLimit``, `ENOMEM`; with a
+    ///   slot, `EBADF` when it is negative or past ``descriptorLimit``
+    ///   and `EBUSY` when it is in use.
     public func open(
         _ payload: any Sendable = (),
+        at slot: Int32? = nil,
         access: FileAccess = .read,
         passable: Bool = true,
         closeOnExec: Bool = false,
@@ -110,14 +116,18 @@ public struct ModelProcess: ~Copyable, @unchecked Sendable {
               Unmanaged.passRetained(box).toOpaque(),
               swiftFileOps(passable: passable, executable: imageActivator != nil))
         var caps = filecaps()
-        var fd: Int32 = -1
+        var fd: Int32 = slot ?? -1
+        let flags = closeOnExec ? O_CLOEXEC : 0
+        // Either install moves caps's ioctl array into the slot, or frees it.
+        func install(_ fcaps: UnsafeMutablePointer<filecaps>?) -> Int32 {
+            slot == nil ? finstall(td, fp, &fd, flags, fcaps)
+                : finstall_fixed(td, fp, fd, flags, fcaps)
+        }
         if capabilities != .all {
             error = withFileCaps(capabilities, &caps)
-            if error == 0 {
-                error = finstall(td, fp, &fd, closeOnExec ? O_CLOEXEC : 0, &caps)
-            }
+            if error == 0 { error = install(&caps) }
         } else {
-            error = finstall(td, fp, &fd, closeOnExec ? O_CLOEXEC : 0, nil)
+            error = install(nil)
         }
         // Our own reference goes; on error it was the only one and the
         // file closes, running onClose.
