@@ -218,26 +218,18 @@ host_fflags(int oflags)
 	}
 }
 
-/*
- * Put a model file for hf at slot target of td's table: finstall() takes
- * the lowest free slot, so in ascending order of targets a dense table
- * needs no move; otherwise kern_dup() it to target.
- */
+/* Put a model file for hf at its real number in td's table. */
 static int
 host_mirror_add(struct thread *td, struct hostfile *hf, unsigned int flag)
 {
 	struct file *fp;
-	int error, slot;
+	int error;
 
 	error = falloc_noinstall(td, &fp);
 	if (error != 0)
 		return (error);
 	finit(fp, flag, DTYPE_NONE, hf, &host_fileops);
-	error = finstall(td, fp, &slot, 0, NULL);
-	if (error == 0 && slot != hf->hf_fd) {
-		error = kern_dup(td, FDDUP_FIXED, 0, slot, hf->hf_fd);
-		(void)kern_close(td, slot);
-	}
+	error = finstall_fixed(td, fp, hf->hf_fd, 0, NULL);
 	(void)fdrop(fp, td);
 	return (error);
 }
