@@ -139,7 +139,7 @@ host_child_dupfd(const struct host_plan *hp, int fd, int *newfdp)
 
 /*
  * Run the shuffle's steps in order.  *execfdp is the executable's number
- * after it (moved above everything when a target would clobber it).
+ * after it (moved to n or above when a target would clobber it).
  */
 HOST_CHILD static int
 host_child_shuffle(const struct host_plan *hp, int *execfdp)

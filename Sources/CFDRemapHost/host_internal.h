@@ -109,9 +109,9 @@ HOST_CHILD int host_fdwalk(int dirfd, void *buf, size_t buflen,
 enum host_op {
 	HOP_SETFD0,	/* fcntl(to, F_SETFD, 0): an identity entry */
 	HOP_DUP2,	/* dup2(from, to) */
-	HOP_SAVE,	/* temp = close-on-exec copy of from, above everything */
+	HOP_SAVE,	/* temp = close-on-exec copy of from, at n or above */
 	HOP_DUP2TEMP,	/* dup2(temp, to) */
-	HOP_MOVEEXEC,	/* execfd = close-on-exec copy of it, above everything */
+	HOP_MOVEEXEC,	/* execfd = close-on-exec copy of it, at n or above */
 };
 
 struct host_step {
@@ -132,7 +132,7 @@ struct host_plan {
 	int		 hp_n;		/* descriptors passed: 0 .. n-1 */
 	int		 hp_execfd;	/* the executable, before the shuffle */
 	bool		 hp_execpassed;	/* it is passed at its own number */
-	int		 hp_mintemp;	/* temporaries at or above this */
+	int		 hp_mintemp;	/* temporaries at or above this (n) */
 	int		 hp_bruteend;	/* brute force closes below this */
 	unsigned int	 hp_flags;	/* PROGRAM_TEST_* */
 	bool		 hp_spawn;	/* a child process (not an exec thread) */

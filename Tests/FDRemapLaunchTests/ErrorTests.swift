@@ -268,6 +268,43 @@ extension Opened {
         }
     }
 
+    /// A cycle, or the executable among the numbers to be overwritten,
+    /// needs one free number at or above the targets, wherever the
+    /// sources are: here the sources sit at the top of RLIMIT_NOFILE and
+    /// exactly one number of the whole table is free.
+    @Test(arguments: [false, true])
+    func oneFreeNumberAboveTheTargetsIsEnough(executableIsATarget: Bool) async {
+        await #expect(processExitsWith: .success) { [executableIsATarget = executableIsATarget as Bool] in
+            let o = Opened()
+            let a = o.memfd(), b = o.memfd(), m = o.memfd()
+            let probe = o.open(Probe.path)
+            let limit = tableSnapshot().keys.max()! + 16
+            setSoftLimit(RLIMIT_NOFILE, rlim_t(limit))
+            let top = o.dup(m, atLeast: limit - 1)
+            #expect(top == limit - 1)
+            var fds: [Int32]
+            if executableIsATarget {
+                fds = [Int32](repeating: top, count: Int(probe) + 1)
+            } else {
+                fds = [Int32](repeating: top, count: Int(b) + 1)
+                fds[Int(a)] = b
+                fds[Int(b)] = a
+            }
+            let filler = Opened()
+            var fillers: [Int32] = []
+            while case let f = Glibc.open("/dev/null", O_RDONLY | O_CLOEXEC), f >= 0 {
+                fillers.append(filler.adopt(f))
+            }
+            filler.close(fillers.first { $0 >= Int32(fds.count) }!)
+            let k = fds.firstIndex(of: top)!
+            let s = spawnRaw(probe, data(["report", "\(k)"]), fds)
+            #expect(s.error == 0)
+            guard s.error == 0 else { return }
+            reap(s.pid)
+            expectTable(ProbeReport(Probe.read(m)), sources: fds.map { FileID(fd: $0) })
+        }
+    }
+
     /// A copy-in that fails (as if the memory were unreadable) is EFAULT.
     @Test func copyinFailuresAreEfault() async {
         await #expect(processExitsWith: .success) {

@@ -20,7 +20,9 @@
  * EBADF (fds[i] not open, the first bad index deciding), EBADF (execfd
  * not open, open for writing, or readable neither by read nor as O_PATH).
  * Then the host's: E2BIG when the strings cannot travel (below), EMFILE
- * when fdslen descriptors do not fit under RLIMIT_NOFILE, ENOMEM, and
+ * when fdslen descriptors do not fit under RLIMIT_NOFILE or when the
+ * shuffle needs a temporary (a cycle, or execfd among the numbers to be
+ * overwritten) and no number at or above fdslen is free, ENOMEM, and
  * what execveat(2) says (ENOENT, EACCES, ENOEXEC, ETXTBSY, ...).  Every
  * error is reported before the new program runs, with nothing left behind
  * in the caller: no descriptor, no memory, no child (a child that failed
