@@ -407,21 +407,12 @@ final class ActivatorLog: Sendable {
             let p = try process(files: 10)
             let exe = try files.open(p, imageActivator: log.activator())
             let before = p.table
-            var k: UInt64 = 1
-            while true {
-                let mem = fdr_mem_inuse_thread()
-                fdr_fail_arm(FDR_FAIL_MALLOC, k)
-                let result = errnoOf { try p.exec(exe, data: [1, 0, 2], fds: [9, 8, 7, 6, 5]) }
-                let fired = fdr_fail_fired(FDR_FAIL_MALLOC) != 0
-                fdr_fail_arm(FDR_FAIL_MALLOC, 0)
-                if !fired {
-                    #expect(result == nil)
-                    break
-                }
-                #expect(result == .noMemory)
-                #expect(fdr_mem_inuse_thread() == mem)
-                #expect(p.table == before)
-                k += 1
+            let k = walkAllocationFailures({
+                try p.exec(exe, data: [1, 0, 2], fds: [9, 8, 7, 6, 5])
+            }) { k, failed, grown in
+                guard failed else { return }
+                #expect(grown == 0, "allocation \(k)")
+                #expect(p.table == before, "allocation \(k)")
             }
             // Data buffer, descriptor list, table struct, slots, bitmap.
             #expect(k == 6)

@@ -308,21 +308,9 @@ import CFDRemapKernel
             }
             let fds = (0..<100).map { Int32(($0 * 37) % 100) }
             let before = p.table
-            var k: UInt64 = 1
-            while true {
-                let mem = fdr_mem_inuse_thread()
-                fdr_fail_arm(FDR_FAIL_MALLOC, k)
-                let result = errnoOf { _ = try p.remap(fds) }
-                let fired = fdr_fail_fired(FDR_FAIL_MALLOC) != 0
-                fdr_fail_arm(FDR_FAIL_MALLOC, 0)
-                #expect(fdr_mem_inuse_thread() == mem)
-                #expect(p.table == before)
-                if !fired {
-                    #expect(result == nil)
-                    break
-                }
-                #expect(result == .noMemory)
-                k += 1
+            let k = walkAllocationFailures({ _ = try p.remap(fds) }) { k, _, grown in
+                #expect(grown == 0, "allocation \(k)")
+                #expect(p.table == before, "allocation \(k)")
             }
             // The table, its slots, its bitmap, one array per third entry;
             // the walk ends at the first k that does not fire.

@@ -36,6 +36,34 @@ final class FileTracker: Sendable {
     }
 }
 
+/// Makes the k-th allocation of `body` fail, for k = 1, 2, … until a run
+/// allocates fewer than k times: every failing run must throw `ENOMEM`,
+/// the last must succeed. `check` runs after each run with its k, whether
+/// an allocation failed, and the bytes the run left in use on this
+/// thread. Returns the k of the run that succeeded.
+@discardableResult
+func walkAllocationFailures(
+    _ body: () throws -> Void,
+    check: (_ k: UInt64, _ failed: Bool, _ grown: Int64) -> Void,
+    sourceLocation: SourceLocation = #_sourceLocation
+) -> UInt64 {
+    var k: UInt64 = 1
+    while true {
+        let mem = fdr_mem_inuse_thread()
+        fdr_fail_arm(FDR_FAIL_MALLOC, k)
+        let result = errnoOf(body)
+        let failed = fdr_fail_fired(FDR_FAIL_MALLOC) != 0
+        fdr_fail_arm(FDR_FAIL_MALLOC, 0)
+        check(k, failed, fdr_mem_inuse_thread() - mem)
+        guard failed else {
+            #expect(result == nil, "the run with nothing failing", sourceLocation: sourceLocation)
+            return k
+        }
+        #expect(result == .noMemory, "allocation \(k)", sourceLocation: sourceLocation)
+        k += 1
+    }
+}
+
 /// Records the core's memory in use on this thread; `verify` checks it
 /// came back and that every tracked file closed. Tests using it are
 /// synchronous, so they stay on one thread.

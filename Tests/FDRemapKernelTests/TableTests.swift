@@ -226,16 +226,8 @@ import Glibc
             for _ in 0..<64 { try files.open(p) }    // the next one grows
             let before = p.table
             let caps = Capabilities(rights: (1, 1), ioctls: [1], fcntls: 0)
-            var k: UInt64 = 1
-            while true {
-                fdr_fail_arm(FDR_FAIL_MALLOC, k)
-                let result = errnoOf { try files.open(p, capabilities: caps) }
-                let fired = fdr_fail_fired(FDR_FAIL_MALLOC) != 0
-                fdr_fail_arm(FDR_FAIL_MALLOC, 0)
-                if !fired { #expect(result == nil); break }
-                #expect(result == .noMemory)
-                #expect(p.table == before)
-                k += 1
+            let k = walkAllocationFailures({ try files.open(p, capabilities: caps) }) { k, failed, _ in
+                if failed { #expect(p.table == before, "allocation \(k)") }
             }
             #expect(k == 5)    // file, ioctl array, bitmap, slots
             #expect(files.liveCount == 65)
@@ -295,20 +287,12 @@ import Glibc
             let p = try ModelProcess()
             try files.open(p, at: 2)
             let before = p.table
-            var k: UInt64 = 1
-            while true {
-                let mem = fdr_mem_inuse_thread()
-                fdr_fail_arm(FDR_FAIL_MALLOC, k)
-                let result = errnoOf { try files.open(p, at: 5000) }
-                let fired = fdr_fail_fired(FDR_FAIL_MALLOC) != 0
-                fdr_fail_arm(FDR_FAIL_MALLOC, 0)
-                if !fired { #expect(result == nil); break }
-                #expect(result == .noMemory)
-                #expect(p.table == before)
+            let k = walkAllocationFailures({ try files.open(p, at: 5000) }) { k, failed, grown in
+                guard failed else { return }
+                #expect(p.table == before, "allocation \(k)")
                 // At most the bitmap stays larger (5056 slots' bits), kept
                 // by the table and freed with it.
-                #expect(fdr_mem_inuse_thread() <= mem + 5056 / 8)
-                k += 1
+                #expect(grown <= 5056 / 8, "allocation \(k)")
             }
             #expect(k == 4)    // file, bitmap, slots
             #expect(p.table.openDescriptors == [2, 5000])
