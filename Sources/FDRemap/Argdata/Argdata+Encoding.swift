@@ -16,95 +16,50 @@ extension Argdata {
     /// (negative) descriptor is written as index `FFFFFFFF` and not
     /// listed.
     ///
-    /// The whole tree crosses into C once: it is built as a C tree,
-    /// serialised by `argdata_serialize`, and freed. Runs out of memory
-    /// the way Swift allocation does: it traps.
+    /// The tree is written in Swift, each descriptor as its own number;
+    /// when it has any, the C library renumbers them in one
+    /// `argdata_serialize` over those bytes, so that the order of
+    /// extraction has one implementation. Runs out of memory the way
+    /// Swift allocation does: it traps.
     public func serialize() -> (bytes: [UInt8], fds: [FileDescriptor]) {
-        let tree = CTree()
-        // The C tree must outlive every use of root.
-        return withExtendedLifetime(tree) { serialized(tree.build(self)) }
+        let (raw, hasDescriptors) = encodedWithOwnDescriptors()
+        guard hasDescriptors else { return (raw, []) }
+        return raw.withUnsafeBufferPointer { buf in
+            withCTree(over: buf) { serialized($0) }
+        }
     }
 
     /// This tree as a YAML 1.2 document, as `argdata_print_yaml` prints
     /// it: every scalar tagged, strings quoted and escaped, descriptors as
     /// `!fd "N"` (their numbers in this process).
     public func yaml() -> String {
-        let tree = CTree()
-        return withExtendedLifetime(tree) {
-            let root = tree.build(self)
-            var text: UnsafeMutablePointer<CChar>? = nil
-            var size = 0
-            guard let fp = open_memstream(&text, &size) else {
-                fatalError("argdata: open_memstream: \(Errno(rawValue: errno))")
+        let (raw, _) = encodedWithOwnDescriptors()
+        return raw.withUnsafeBufferPointer { buf in
+            withCTree(over: buf) { root in
+                var text: UnsafeMutablePointer<CChar>? = nil
+                var size = 0
+                guard let fp = open_memstream(&text, &size) else {
+                    fatalError("argdata: open_memstream: \(Errno(rawValue: errno))")
+                }
+                argdata_print_yaml(root, fp)
+                fclose(fp)
+                defer { free(text) }
+                return String(decoding: UnsafeRawBufferPointer(start: text, count: size),
+                              as: UTF8.self)
             }
-            argdata_print_yaml(root, fp)
-            fclose(fp)
-            defer { free(text) }
-            return String(decoding: UnsafeRawBufferPointer(start: text, count: size),
-                          as: UTF8.self)
         }
     }
-}
 
-/// A C tree built from an ``Argdata`` and everything it points at, freed
-/// together when this goes.
-final class CTree {
-    private var nodes: [OpaquePointer] = []
-    private var memory: [UnsafeMutableRawPointer] = []
-
-    deinit {
-        for node in nodes { argdata_free(node) }
-        for block in memory { block.deallocate() }
-    }
-
-    /// Keep a node made by C (nil: out of memory, as Swift traps).
-    private func keep(_ node: OpaquePointer?) -> OpaquePointer {
-        guard let node else {
-            fatalError("argdata: \(Errno(rawValue: errno))")
-        }
-        nodes.append(node)
-        return node
-    }
-
-    /// A copy of bytes that lives as long as the tree.
-    private func copy(_ bytes: some Collection<UInt8>) -> UnsafeRawPointer {
-        let block = UnsafeMutableRawPointer.allocate(
-            byteCount: max(bytes.count, 1), alignment: 1)
-        memory.append(block)
-        _ = UnsafeMutableRawBufferPointer(start: block, count: bytes.count)
-            .initializeMemory(as: UInt8.self, from: bytes)
-        return UnsafeRawPointer(block)
-    }
-
-    /// An array of n node pointers that lives as long as the tree.
-    private func pointers(_ n: Int) -> UnsafeMutablePointer<OpaquePointer?> {
-        let block = UnsafeMutablePointer<OpaquePointer?>.allocate(
-            capacity: max(n, 1))
-        memory.append(UnsafeMutableRawPointer(block))
-        return block
-    }
-
-    /// The serialised true (2, 1), false (2) and invalid descriptor
-    /// (3, FF, FF, FF, FF), once a tree: C's argdata_true and
-    /// argdata_false, of an incomplete type, cannot be seen from Swift.
-    private lazy var constants: UnsafeRawPointer = copy([2, 1, 3, 0xff, 0xff, 0xff, 0xff])
-
-    /// A node over count bytes of the constants from offset.
-    private func constant(_ offset: Int, _ count: Int) -> OpaquePointer {
-        keep(argdata_from_buffer(constants + offset, count, nil, nil))
-    }
-
-    /// A node over serialised bytes (a copy of them).
-    private func serialised(_ bytes: [UInt8]) -> OpaquePointer {
-        keep(argdata_from_buffer(copy(bytes), bytes.count, nil, nil))
-    }
-
-    /// The C tree of value, without recursion: its nodes in pre-order,
-    /// then made last to first, so that the nodes of a container's
-    /// elements are on the stack, first element on top, when it is made.
-    func build(_ value: Argdata) -> OpaquePointer {
+    /// The encoding of this tree with each descriptor's index being its
+    /// own number (`FFFFFFFF` when negative), and whether it has any.
+    ///
+    /// Without recursion, in two passes over the values in pre-order: the
+    /// size and node count of every subtree (children before parents,
+    /// so last to first), then every value's length prefix (the root has
+    /// none) and its bytes, or a container's tag, first to last.
+    func encodedWithOwnDescriptors() -> (bytes: [UInt8], hasDescriptors: Bool) {
         var order: [Argdata] = []
-        var pending: [Argdata] = [value]
+        var pending: [Argdata] = [self]
         while let v = pending.popLast() {
             order.append(v)
             switch v {
@@ -119,83 +74,140 @@ final class CTree {
                 break
             }
         }
-        var made: [OpaquePointer] = []
-        for v in order.reversed() {
-            made.append(node(v, taking: &made))
+        var size = [Int](repeating: 0, count: order.count)
+        var span = [Int](repeating: 1, count: order.count)
+        for i in order.indices.reversed() {
+            let children: Int
+            switch order[i] {
+            case .seq(let elements): children = elements.count
+            case .map(let pairs): children = 2 * pairs.count
+            default:
+                size[i] = order[i].leafSize
+                continue
+            }
+            var j = i + 1
+            var total = 1
+            for _ in 0..<children {
+                total += Argdata.prefixLength(size[j]) + size[j]
+                j += span[j]
+            }
+            size[i] = total
+            span[i] = j - i
         }
-        return made[0]
+        var out: [UInt8] = []
+        out.reserveCapacity(size[0])
+        var hasDescriptors = false
+        for i in order.indices {
+            if i > 0 { Argdata.appendPrefix(size[i], to: &out) }
+            if case .fd = order[i] { hasDescriptors = true }
+            order[i].appendHead(to: &out)
+        }
+        return (out, hasDescriptors)
     }
 
-    /// The node of v; a container takes its elements' nodes off made.
-    private func node(_ v: Argdata, taking made: inout [OpaquePointer])
-        -> OpaquePointer
-    {
-        switch v {
+    /// The bytes of a value that is not a container.
+    private var leafSize: Int {
+        switch self {
+        case .null: 0
+        case .binary(let bytes): 1 + bytes.count
+        case .bool(let b): b ? 2 : 1
+        case .fd: 5
+        case .float: 9
+        case .int(let i): 1 + Argdata.twosComplementCount(i)
+        case .str(let s): 1 + s.utf8.count + 1
+        case .timestamp(let t): 1 + Argdata.twosComplementCount(t.nanosecondsSince1970)
+        case .seq, .map: preconditionFailure("a container is not a leaf")
+        }
+    }
+
+    /// A leaf's bytes, or a container's tag (its elements follow).
+    private func appendHead(to out: inout [UInt8]) {
+        switch self {
         case .null:
-            return keep(argdata_from_buffer(nil, 0, nil, nil))
+            break
         case .binary(let bytes):
-            return keep(argdata_create_binary(copy(bytes), bytes.count))
+            out.append(1)
+            out.append(contentsOf: bytes)
         case .bool(let b):
-            return constant(0, b ? 2 : 1)
+            out.append(2)
+            if b { out.append(1) }
         case .fd(let fd):
-            guard fd.rawValue >= 0 else {
-                return constant(2, 5)
+            let index = fd.rawValue >= 0 ? UInt32(fd.rawValue) : .max
+            out.append(3)
+            for shift in stride(from: 24, through: 0, by: -8) {
+                out.append(UInt8(truncatingIfNeeded: index >> UInt32(shift)))
             }
-            return keep(argdata_create_fd(fd.rawValue))
         case .float(let d):
-            return keep(argdata_create_float(d))
+            out.append(4)
+            let bits = d.bitPattern
+            for shift in stride(from: 56, through: 0, by: -8) {
+                out.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift)))
+            }
         case .int(let i):
-            if let s = Int(exactly: i) {
-                return keep(argdata_create_int_s(s))
-            } else if let u = UInt(exactly: i) {
-                return keep(argdata_create_int_u(u))
-            }
-            return serialised([5] + Argdata.twosComplement(i))
-        case .map(let pairs):
-            let keys = pointers(pairs.count)
-            let values = pointers(pairs.count)
-            for i in 0..<pairs.count {
-                keys[i] = made.removeLast()
-                values[i] = made.removeLast()
-            }
-            return keep(argdata_create_map(keys, values, pairs.count))
-        case .seq(let elements):
-            let entries = pointers(elements.count)
-            for i in 0..<elements.count {
-                entries[i] = made.removeLast()
-            }
-            return keep(argdata_create_seq(entries, elements.count))
+            out.append(5)
+            Argdata.appendTwosComplement(i, to: &out)
+        case .map:
+            out.append(6)
+        case .seq:
+            out.append(7)
         case .str(let s):
-            let utf8 = s.utf8
-            let bytes = utf8.withContiguousStorageIfAvailable { copy($0) } ?? copy(utf8)
-            return keep(argdata_create_str(
-                bytes.assumingMemoryBound(to: CChar.self), utf8.count))
+            out.append(8)
+            out.append(contentsOf: s.utf8)
+            out.append(0)
         case .timestamp(let t):
-            if let sec = Int(exactly: t.seconds) {
-                var ts = timespec(tv_sec: sec, tv_nsec: Int(t.nanoseconds))
-                return keep(argdata_create_timestamp(&ts))
-            }
-            return serialised([9] + Argdata.twosComplement(t.nanosecondsSince1970))
+            out.append(9)
+            Argdata.appendTwosComplement(t.nanosecondsSince1970, to: &out)
+        }
+    }
+
+    /// The bytes of a sub-field's length: 7 bits each, most significant
+    /// first, the last one marked with 80.
+    static func prefixLength(_ n: Int) -> Int {
+        n < 0x80 ? 1 : (Int.bitWidth - n.leadingZeroBitCount + 6) / 7
+    }
+
+    static func appendPrefix(_ n: Int, to out: inout [UInt8]) {
+        let count = prefixLength(n)
+        for k in (0..<count).reversed() {
+            let group = UInt8(truncatingIfNeeded: n >> (7 * k)) & 0x7f
+            out.append(k == 0 ? group | 0x80 : group)
+        }
+    }
+
+    /// The fewest bytes of big-endian two's complement that hold v (none
+    /// for 0).
+    static func twosComplementCount(_ v: Int128) -> Int {
+        if v == 0 { return 0 }
+        let magnitude = v < 0 ? ~v : v
+        return (Int128.bitWidth - magnitude.leadingZeroBitCount + 1 + 7) / 8
+    }
+
+    static func appendTwosComplement(_ v: Int128, to out: inout [UInt8]) {
+        for k in (0..<twosComplementCount(v)).reversed() {
+            out.append(UInt8(truncatingIfNeeded: v >> (8 * k)))
         }
     }
 }
 
-extension Argdata {
-    /// v in the fewest bytes of big-endian two's complement (none for 0),
-    /// as the encoding stores integers and timestamps.
-    static func twosComplement(_ v: Int128) -> [UInt8] {
-        var bytes = (0..<16).reversed().map {
-            UInt8(truncatingIfNeeded: v >> ($0 * 8))
-        }[...]
-        while bytes.count >= 2,
-              let a = bytes.first,
-              (a == 0 && bytes[bytes.startIndex + 1] < 0x80)
-                || (a == 0xff && bytes[bytes.startIndex + 1] >= 0x80) {
-            bytes = bytes.dropFirst()
-        }
-        return bytes == [0] ? [] : Array(bytes)
+/// `body` with a C tree over `bytes`, whose descriptor indices are
+/// descriptor numbers (``Argdata/encodedWithOwnDescriptors()``).
+private func withCTree<R>(over bytes: UnsafeBufferPointer<UInt8>,
+                          _ body: (OpaquePointer) -> R) -> R {
+    guard let root = argdata_from_buffer(bytes.baseAddress, bytes.count, ownNumber, nil)
+    else {
+        fatalError("argdata: \(Errno(rawValue: errno))")
     }
+    defer { argdata_free(root) }
+    return body(root)
+}
 
+/// `convert_fd` of an encoding by ``Argdata/encodedWithOwnDescriptors()``:
+/// the index is the descriptor.
+private let ownNumber: @convention(c) (UnsafeMutableRawPointer?, Int) -> CInt = { _, index in
+    index <= Int(CInt.max) ? CInt(index) : -1
+}
+
+extension Argdata {
     /// The value of a two's complement payload of any length, or nil when
     /// it needs more than 128 bits.
     static func integer(twosComplement payload: UnsafeRawBufferPointer) -> Int128? {
