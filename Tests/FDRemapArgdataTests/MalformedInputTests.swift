@@ -259,8 +259,9 @@ private func typed(_ bytes: [UInt8], table: [CInt]? = []) -> [String: CInt] {
     }
 
     @Test func randomBytesNeverCrashAndReencodeTheSame() throws {
-        // Not a fuzzer (that is a later task): mutated valid buffers, to see
-        // that every entry point survives whatever the bytes are.
+        // Not a fuzzer: mutated valid buffers, to see that every entry
+        // point survives whatever the bytes are, and that Swift decoding
+        // agrees with the C library's reading of them.
         var rng = SplitMix64(seed: 0xbad_da7a)
         let trees: [Argdata] = [
             ["a": [1, 2.5, "x"], "b": .fd(.standardInput), "c": .binary([1, 2])],
@@ -282,7 +283,11 @@ private func typed(_ bytes: [UInt8], table: [CInt]? = []) -> [String: CInt] {
                 _ = getters(b, table: [0, 1, 2])
                 _ = cYAML(ad)
             }
-            if let v = try? Argdata(decoding: b, fds: [0, 1, 2].map(FileDescriptor.init(rawValue:))) {
+            // Swift's reading is C's: the same tree or the same error.
+            let fds = [0, 1, 2].map(FileDescriptor.init(rawValue:))
+            let swift = Result { () throws(Errno) in try Argdata(decoding: b, fds: fds) }
+            #expect(swift == decodeThroughC(b, fds: fds), "\(b)")
+            if case .success(let v) = swift {
                 // Whatever decodes re-encodes to something that decodes the same.
                 let again = v.serialize()
                 #expect(try Argdata(decoding: again.bytes, fds: again.fds) == v)

@@ -116,6 +116,11 @@ let propertyTreeCount: Int = {
             Issue.record("re-encoded differently: \(tree)")
             return false
         }
+        // The C library reads the bytes as the same tree.
+        guard decodeThroughC(bytes, fds: fds) == .success(tree) else {
+            Issue.record("C decoded differently: \(tree)")
+            return false
+        }
         // The C decoder's own re-serialisation renumbers the same way.
         let table = fds.map(\.rawValue)
         let c = withDecoded(bytes, table: table) { cSerialize($0) }

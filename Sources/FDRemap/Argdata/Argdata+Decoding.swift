@@ -1,83 +1,52 @@
-internal import CArgdata
 import SystemPackage
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
 
 extension Argdata {
     /// Decodes serialised argdata whose descriptor `i` is `fds[i]`.
     ///
-    /// The C library reads the bytes (one pinning of `bytes`), with every
-    /// rule of the encoding checked. Throws `EINVAL` for malformed input
-    /// (a bad tag, length or sub-field, a malformed map or sequence
-    /// anywhere in the tree), `EILSEQ` for a string that is not UTF-8,
-    /// `ERANGE` for an integer or timestamp beyond 128 bits, `E2BIG` for
-    /// nesting deeper than ``maximumDepth``. A descriptor index that is
-    /// `FFFFFFFF` or beyond `fds` decodes as ``invalidDescriptor``.
+    /// The bytes are read in Swift, without recursion, by the rules the
+    /// C library's getters and iterators check (the tests hold the two
+    /// to the same answers). Throws `EINVAL` for malformed input (a bad
+    /// tag, length or sub-field, a malformed map or sequence anywhere in
+    /// the tree), `EILSEQ` for a string that is not UTF-8, `ERANGE` for
+    /// an integer or timestamp beyond 128 bits, `E2BIG` for nesting
+    /// deeper than ``maximumDepth``: the first of them depth first. A
+    /// descriptor index that is `FFFFFFFF` or beyond `fds` decodes as
+    /// ``invalidDescriptor``.
     public init(decoding bytes: [UInt8], fds: [FileDescriptor] = []) throws(Errno) {
-        let table = fds.map(\.rawValue)
-        let result: Result<Argdata, Errno> = bytes.withUnsafeBufferPointer { buf in
-            table.withUnsafeBufferPointer { fdbuf in
-                var lookup = fdbuf
-                return withUnsafeMutablePointer(to: &lookup) { arg in
-                    guard let root = argdata_from_buffer(
-                        buf.baseAddress, buf.count, convertDescriptor, arg)
-                    else {
-                        return .failure(.noMemory)
-                    }
-                    defer { argdata_free(root) }
-                    return Result { () throws(Errno) in try TreeReader.decode(root) }
-                }
-            }
+        let result = bytes.withUnsafeBytes { buf in
+            Result { () throws(Errno) in try ArgdataReader(fds: fds).decode(buf) }
         }
         self = try result.get()
     }
 }
 
-/// `convert_fd` of decoding: index i of the message is the i-th entry of
-/// the buffer of descriptors that arg points at, -1 beyond.
-private let convertDescriptor: @convention(c) (UnsafeMutableRawPointer?, Int) -> CInt = {
-    arg, index in
-    let fds = arg!.assumingMemoryBound(to: UnsafeBufferPointer<CInt>.self).pointee
-    return index < fds.count ? fds[index] : -1
-}
+/// Reads serialised argdata with a stack of the open containers.
+private struct ArgdataReader {
+    let fds: [FileDescriptor]
 
-/// Turns a C value into an ``Argdata`` without recursion: a stack of the
-/// open containers, each with its C iterator.
-private enum TreeReader {
-    /// An open container and what it has so far.
+    /// An open container: its bytes not read yet, and what it has so far.
     struct Frame {
-        var seq: UnsafeMutablePointer<argdata_seq_iterator_t>?
-        var map: UnsafeMutablePointer<argdata_map_iterator_t>?
+        var rest: UnsafeRawBufferPointer
+        let isMap: Bool
         var elements: [Argdata] = []
         var pairs: [(key: Argdata, value: Argdata)] = []
         var key: Argdata? = nil   // a map's key, while its value is read
-
-        func release() {
-            seq?.deallocate()
-            map?.deallocate()
-        }
+        var value: UnsafeRawBufferPointer? = nil   // and that value's bytes
     }
 
-    static func decode(_ root: OpaquePointer) throws(Errno) -> Argdata {
+    func decode(_ root: UnsafeRawBufferPointer) throws(Errno) -> Argdata {
         var stack: [Frame] = []
-        defer { for f in stack { f.release() } }
-        var next: OpaquePointer? = root
+        var next: UnsafeRawBufferPointer? = root
         while true {
             var done: Argdata? = nil
-            if let node = next {
+            if let value = next {
                 next = nil
-                if let frame = open(node) {
-                    guard stack.count < Argdata.maximumDepth else {
-                        frame.release()
-                        throw .argListTooLong
-                    }
-                    stack.append(frame)
+                if let tag = value.first, tag == Tag.map || tag == Tag.seq {
+                    guard stack.count < Argdata.maximumDepth else { throw .argListTooLong }
+                    stack.append(Frame(rest: UnsafeRawBufferPointer(rebasing: value.dropFirst()),
+                                       isMap: tag == Tag.map))
                 } else {
-                    done = try scalar(node)
+                    done = try scalar(value)
                 }
             }
             // Hand the finished value up; close containers that end.
@@ -86,150 +55,96 @@ private enum TreeReader {
                 let top = stack.count - 1
                 if let value = done {
                     done = nil
-                    if stack[top].map != nil {
-                        if let key = stack[top].key {
-                            stack[top].pairs.append((key, value))
-                            stack[top].key = nil
-                            argdata_map_next(stack[top].map)
-                        } else {
-                            stack[top].key = value
-                        }
-                    } else {
+                    if !stack[top].isMap {
                         stack[top].elements.append(value)
-                        argdata_seq_next(stack[top].seq)
+                    } else if let key = stack[top].key {
+                        stack[top].pairs.append((key, value))
+                        stack[top].key = nil
+                    } else {
+                        stack[top].key = value
                     }
                 }
-                if let element = nextElement(of: stack[top]) {
-                    next = element
+                if let value = stack[top].value, stack[top].key != nil {
+                    stack[top].value = nil
+                    next = value
                     break
                 }
-                // The container is over: finished, or malformed.
-                let frame = stack.removeLast()
-                let error = frame.map?.pointee.error ?? frame.seq!.pointee.error
-                frame.release()
-                if error != 0 {
-                    throw Errno(rawValue: error)
+                if !stack[top].rest.isEmpty {
+                    next = try Self.subfield(&stack[top].rest)
+                    if stack[top].isMap {
+                        // As C's iterator: a pair is read whole before
+                        // its key is looked at; a key alone is EINVAL.
+                        guard !stack[top].rest.isEmpty else { throw .invalidArgument }
+                        stack[top].value = try Self.subfield(&stack[top].rest)
+                    }
+                    break
                 }
-                done = frame.map != nil ? .map(frame.pairs) : .seq(frame.elements)
+                let frame = stack.removeLast()
+                done = frame.isMap ? .map(frame.pairs) : .seq(frame.elements)
             }
         }
     }
 
-    /// The next node to read in frame: a map's current key or value, a
-    /// sequence's current entry; nil when there is none.
-    static func nextElement(of frame: Frame) -> OpaquePointer? {
-        var a: OpaquePointer? = nil
-        var b: OpaquePointer? = nil
-        if let it = frame.map {
-            guard argdata_map_get(it, &a, &b) else { return nil }
-            if case .none = frame.key { return a }
-            return b
-        }
-        guard argdata_seq_get(frame.seq, &a) else { return nil }
-        return a
+    /// The encoding's tags.
+    enum Tag {
+        static let binary: UInt8 = 1, bool: UInt8 = 2, fd: UInt8 = 3, float: UInt8 = 4
+        static let int: UInt8 = 5, map: UInt8 = 6, seq: UInt8 = 7, str: UInt8 = 8
+        static let timestamp: UInt8 = 9
     }
 
-    /// A frame for node when it is a sequence or a map. The iterators
-    /// hold no pointers into themselves, so one tried on the stack can be
-    /// moved to the heap: scalars cost no allocation.
-    static func open(_ node: OpaquePointer) -> Frame? {
-        var seq = argdata_seq_iterator_t()
-        argdata_seq_iterate(node, &seq)
-        if seq.error == 0 {
-            let it = UnsafeMutablePointer<argdata_seq_iterator_t>.allocate(capacity: 1)
-            it.initialize(to: seq)
-            return Frame(seq: it)
-        }
-        var map = argdata_map_iterator_t()
-        argdata_map_iterate(node, &map)
-        if map.error == 0 {
-            let it = UnsafeMutablePointer<argdata_map_iterator_t>.allocate(capacity: 1)
-            it.initialize(to: map)
-            return Frame(map: it)
-        }
-        return nil
-    }
-
-    /// Throws for a C error other than "another type".
-    static func check(_ error: CInt) throws(Errno) -> Bool {
-        if error == 0 { return true }
-        if error == EINVAL { return false }
-        throw Errno(rawValue: error)
-    }
-
-    /// A scalar or null; EINVAL for anything else.
-    static func scalar(_ node: OpaquePointer) throws(Errno) -> Argdata {
-        var len = 0
-        argdata_serialized_length(node, &len, nil)
-        if len == 0 {
-            return .null
-        }
-        var p: UnsafeRawPointer? = nil
-        var n = 0
-        if argdata_get_binary(node, &p, &n) == 0 {
-            return .binary(Array(UnsafeRawBufferPointer(start: p, count: n)))
-        }
-        var s: UnsafePointer<CChar>? = nil
-        if try check(argdata_get_str(node, &s, &n)) {
-            return .str(String(decoding: UnsafeRawBufferPointer(start: s, count: n),
-                               as: UTF8.self))
-        }
-        var fd: CInt = -1
-        switch argdata_get_fd(node, &fd) {
-        case 0: return .fd(FileDescriptor(rawValue: fd))
-        case EBADF: return .fd(Argdata.invalidDescriptor)
-        default: break
-        }
-        var b = false
-        if argdata_get_bool(node, &b) == 0 {
-            return .bool(b)
-        }
-        var d = 0.0
-        if argdata_get_float(node, &d) == 0 {
-            return .float(d)
-        }
-        return try number(node, length: len)
-    }
-
-    /// An integer or a timestamp (beyond 64 bits read from the raw
-    /// bytes); EINVAL for anything else.
-    static func number(_ node: OpaquePointer, length: Int) throws(Errno) -> Argdata {
+    /// Takes one sub-field (its length, 7 bits a byte, the last marked
+    /// with 80; then that many bytes) off rest. EINVAL when the length is
+    /// not in its shortest form (starts with 00), cut short, or runs past
+    /// the end.
+    static func subfield(_ rest: inout UnsafeRawBufferPointer) throws(Errno) -> UnsafeRawBufferPointer {
+        guard let first = rest.first, first != 0 else { throw .invalidArgument }
+        var length = 0
         var i = 0
-        var e = argdata_get_int_s(node, &i, Int.min, Int.max)
-        if e == 0 {
-            return .int(Int128(i))
+        while true {
+            guard i < rest.count, length <= Int.max >> 7 else { throw .invalidArgument }
+            let c = rest[i]
+            i += 1
+            length = length << 7 | Int(c & 0x7f)
+            if c & 0x80 != 0 { break }
         }
-        if e == ERANGE {
-            var u: UInt = 0
-            e = argdata_get_int_u(node, &u, UInt.max)
-            if e == 0 {
-                return .int(Int128(u))
-            }
-            guard let v = raw(node, length: length) else { throw .outOfRange }
-            return .int(v)
-        }
-        var ts = timespec()
-        e = argdata_get_timestamp(node, &ts)
-        if e == 0 {
-            return .timestamp(.init(seconds: Int64(ts.tv_sec), nanoseconds: Int64(ts.tv_nsec)))
-        }
-        if e == ERANGE {
-            guard let v = raw(node, length: length) else { throw .outOfRange }
-            return .timestamp(.init(nanosecondsSince1970: v))
-        }
-        throw .invalidArgument
+        guard length <= rest.count - i else { throw .invalidArgument }
+        let field = UnsafeRawBufferPointer(rebasing: rest[i..<(i + length)])
+        rest = UnsafeRawBufferPointer(rebasing: rest[(i + length)...])
+        return field
     }
 
-    /// The payload of an integer or timestamp node read as two's
-    /// complement, nil beyond 128 bits. Serialising a decoded node without
-    /// a descriptor list copies its bytes as they are.
-    static func raw(_ node: OpaquePointer, length: Int) -> Int128? {
-        let bytes = [UInt8](unsafeUninitializedCapacity: length) { buf, count in
-            _ = argdata_serialize(node, buf.baseAddress, nil)
-            count = length
-        }
-        return bytes.withUnsafeBytes {
-            Argdata.integer(twosComplement: UnsafeRawBufferPointer(rebasing: $0.dropFirst()))
+    /// A value that is not a container: null when empty.
+    func scalar(_ value: UnsafeRawBufferPointer) throws(Errno) -> Argdata {
+        guard let tag = value.first else { return .null }
+        let payload = UnsafeRawBufferPointer(rebasing: value.dropFirst())
+        switch tag {
+        case Tag.binary:
+            return .binary(Array(payload))
+        case Tag.bool where payload.isEmpty:
+            return .bool(false)
+        case Tag.bool where payload.count == 1 && payload[0] == 1:
+            return .bool(true)
+        case Tag.fd where payload.count == 4:
+            let index = payload.reduce(0) { $0 << 8 | Int($1) }
+            guard index < fds.count, fds[index].rawValue >= 0 else {
+                return .fd(Argdata.invalidDescriptor)   // FFFFFFFF too
+            }
+            return .fd(fds[index])
+        case Tag.float where payload.count == 8:
+            return .float(Double(bitPattern: payload.reduce(0) { $0 << 8 | UInt64($1) }))
+        case Tag.int:
+            guard let v = Argdata.integer(twosComplement: payload) else { throw .outOfRange }
+            return .int(v)
+        case Tag.str where payload.last == 0:
+            guard let s = String(validating: payload.dropLast(), as: UTF8.self) else {
+                throw .illegalByteSequence
+            }
+            return .str(s)
+        case Tag.timestamp:
+            guard let v = Argdata.integer(twosComplement: payload) else { throw .outOfRange }
+            return .timestamp(.init(nanosecondsSince1970: v))
+        default:
+            throw .invalidArgument
         }
     }
 }
