@@ -140,8 +140,25 @@ let package = Package(
             dependencies: ["FuzzFDRunEntry", "FuzzReplay"],
             path: "Sources/FuzzFDRun"
         ),
-        // What the test targets share (a seeded random generator).
-        .target(name: "FDRemapTestSupport", path: "Tests/FDRemapTestSupport"),
+        // Swift's argdata decoding against the C library's reading.
+        .target(
+            name: "FuzzArgdataSwiftEntry",
+            dependencies: ["FDRemap", "FDRemapTestSupport",
+                           .product(name: "SystemPackage", package: "swift-system")]
+        ),
+        .executableTarget(
+            name: "fuzz-argdata-swift",
+            dependencies: ["FuzzArgdataSwiftEntry", "FuzzReplay"],
+            path: "Sources/FuzzArgdataSwift"
+        ),
+        // What the test targets (and fuzz-argdata-swift) share: a seeded
+        // random generator, and the C library's reading of argdata.
+        .target(
+            name: "FDRemapTestSupport",
+            dependencies: ["FDRemap", "CArgdata",
+                           .product(name: "SystemPackage", package: "swift-system")],
+            path: "Tests/FDRemapTestSupport"
+        ),
         .testTarget(
             name: "FDRemapKernelTests",
             dependencies: [

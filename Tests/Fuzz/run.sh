@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Build and run the libFuzzer targets: fuzz-kernel (exec copy-in and
 # proc_exec against the core's invariants), fuzz-argdata (the decoder),
+# fuzz-argdata-swift (Swift's decoding against the C library's reading),
 # fuzz-fdrun (fdrun's YAML to argdata).
 #
-#   Tests/Fuzz/run.sh [SECONDS] [TARGET ...]     default: 60 s, all three
+#   Tests/Fuzz/run.sh [SECONDS] [TARGET ...]     default: 60 s, all four
 #
-# Each target starts from its seed corpus in Tests/Fuzz/<target> and keeps
+# Each target starts from its seed corpus in Tests/Fuzz/<target> (the
+# argdata one for argdata-swift) and keeps
 # what it finds in .build/fuzz/corpus-<target> (kept between runs; to add
 # an input to the seeds, copy it into Tests/Fuzz/<target>).  A crash
 # leaves its input in .build/fuzz/ and fails the run.
@@ -13,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}
 shift || true
-if [ $# -eq 0 ]; then targets=(kernel argdata fdrun); else targets=("$@"); fi
+if [ $# -eq 0 ]; then targets=(kernel argdata argdata-swift fdrun); else targets=("$@"); fi
 
 for target in "${targets[@]}"; do
 	swift build --scratch-path .build/fuzz --sanitize=fuzzer \
@@ -25,7 +27,7 @@ for target in "${targets[@]}"; do
 	log=.build/fuzz/fuzz-$target.log
 	if ! .build/fuzz/debug/fuzz-$target "${dict[@]}" \
 	    -max_total_time="$seconds" -print_final_stats=1 \
-	    -artifact_prefix=.build/fuzz/ "$corpus" "Tests/Fuzz/$target" \
+	    -artifact_prefix=.build/fuzz/ "$corpus" "Tests/Fuzz/${target%-swift}" \
 	    >"$log" 2>&1; then
 		tail -50 "$log"
 		echo "fuzz-$target: FAILED (input saved under .build/fuzz/)"

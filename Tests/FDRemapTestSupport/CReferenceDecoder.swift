@@ -1,15 +1,15 @@
 // The decoder that Swift's Argdata used before it read bytes itself: C's
 // iterators and getters, one call per value.  Kept as an oracle, so that
 // the Swift decoder is checked against the C library's reading of the
-// same bytes.
+// same bytes (by the argdata tests and by fuzz-argdata-swift).
 import CArgdata
-@testable import FDRemap
+import FDRemap
 import Glibc
 import SystemPackage
 
 /// What the C library makes of bytes whose descriptor `i` is `fds[i]`:
 /// the tree, or the first error in depth-first order.
-func decodeThroughC(_ bytes: [UInt8], fds: [FileDescriptor] = []) -> Result<Argdata, Errno> {
+public func decodeThroughC(_ bytes: [UInt8], fds: [FileDescriptor] = []) -> Result<Argdata, Errno> {
     let table = fds.map(\.rawValue)
     return bytes.withUnsafeBufferPointer { buf in
         table.withUnsafeBufferPointer { fdbuf in
@@ -218,8 +218,13 @@ private enum TreeReader {
             _ = argdata_serialize(node, buf.baseAddress, nil)
             count = length
         }
-        return bytes.withUnsafeBytes {
-            Argdata.integer(twosComplement: UnsafeRawBufferPointer(rebasing: $0.dropFirst()))
+        // Beyond 64 bits the getters say ERANGE: the payload, read here.
+        var payload = bytes.dropFirst()
+        while payload.count >= 2, let a = payload.first,
+              let b = payload.dropFirst().first, (a == 0 && b < 0x80) || (a == 0xff && b >= 0x80) {
+            payload = payload.dropFirst()
         }
+        guard payload.count <= 16 else { return nil }
+        return payload.reduce(Int128((payload.first ?? 0) >= 0x80 ? -1 : 0)) { $0 << 8 | Int128($1) }
     }
 }
