@@ -169,6 +169,20 @@ func nestedSeqBytes(depth: Int, inner: [UInt8]) -> [UInt8] {
         #expect(throws: Errno.argListTooLong) { try Argdata(decoding: tooDeep) }
     }
 
+    /// One level too deep, a container's malformed first element (a
+    /// map's first pair) is EINVAL, as C's iterators read it as they
+    /// start; a well-formed one is E2BIG.
+    @Test(arguments: [
+        ("07 00", EINVAL), ("06 80", EINVAL), ("06 81", EINVAL),
+        ("07", E2BIG), ("07 80", E2BIG), ("06 80 80", E2BIG), ("06", E2BIG),
+    ])
+    func oneLevelTooDeepTheFirstElementIsReadFirst(inner: String, error: Int32) {
+        let bytes = nestedSeqBytes(depth: Argdata.maximumDepth, inner: hex(inner))
+        let swift = Result { () throws(Errno) in try Argdata(decoding: bytes) }
+        #expect(swift == .failure(Errno(rawValue: error)))
+        #expect(swift == decodeThroughC(bytes))
+    }
+
     /// A tree of branching depth: maps and sequences mixed, with
     /// descriptors and malformed tails, `depth` levels of containers.
     private func branchy(depth: Int, rng: inout SplitMix64) -> [UInt8] {

@@ -42,9 +42,15 @@ private struct ArgdataReader {
             if let value = next {
                 next = nil
                 if let tag = value.first, tag == Tag.map || tag == Tag.seq {
-                    guard stack.count < Argdata.maximumDepth else { throw .argListTooLong }
-                    stack.append(Frame(rest: UnsafeRawBufferPointer(rebasing: value.dropFirst()),
-                                       isMap: tag == Tag.map))
+                    var frame = Frame(rest: UnsafeRawBufferPointer(rebasing: value.dropFirst()),
+                                      isMap: tag == Tag.map)
+                    guard stack.count < Argdata.maximumDepth else {
+                        // C's iterators read the first element (a map's
+                        // first pair) as they start: EINVAL comes first.
+                        _ = try Self.take(&frame)
+                        throw .argListTooLong
+                    }
+                    stack.append(frame)
                 } else {
                     done = try scalar(value)
                 }
@@ -69,14 +75,8 @@ private struct ArgdataReader {
                     next = value
                     break
                 }
-                if !stack[top].rest.isEmpty {
-                    next = try Self.subfield(&stack[top].rest)
-                    if stack[top].isMap {
-                        // As C's iterator: a pair is read whole before
-                        // its key is looked at; a key alone is EINVAL.
-                        guard !stack[top].rest.isEmpty else { throw .invalidArgument }
-                        stack[top].value = try Self.subfield(&stack[top].rest)
-                    }
+                if let element = try Self.take(&stack[top]) {
+                    next = element
                     break
                 }
                 let frame = stack.removeLast()
@@ -90,6 +90,19 @@ private struct ArgdataReader {
         static let binary: UInt8 = 1, bool: UInt8 = 2, fd: UInt8 = 3, float: UInt8 = 4
         static let int: UInt8 = 5, map: UInt8 = 6, seq: UInt8 = 7, str: UInt8 = 8
         static let timestamp: UInt8 = 9
+    }
+
+    /// The next element of frame, nil when there are none. As C's map
+    /// iterator, a map's pair is read whole before its key is looked at
+    /// (the value's bytes wait in the frame), and a key alone is EINVAL.
+    static func take(_ frame: inout Frame) throws(Errno) -> UnsafeRawBufferPointer? {
+        guard !frame.rest.isEmpty else { return nil }
+        let element = try subfield(&frame.rest)
+        if frame.isMap {
+            guard !frame.rest.isEmpty else { throw .invalidArgument }
+            frame.value = try subfield(&frame.rest)
+        }
+        return element
     }
 
     /// Takes one sub-field (its length, 7 bits a byte, the last marked
