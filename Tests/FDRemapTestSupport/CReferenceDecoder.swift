@@ -125,19 +125,18 @@ private enum TreeReader {
     static func open(_ node: OpaquePointer) -> Frame? {
         var seq = argdata_seq_iterator_t()
         argdata_seq_iterate(node, &seq)
-        if seq.error == 0 {
-            let it = UnsafeMutablePointer<argdata_seq_iterator_t>.allocate(capacity: 1)
-            it.initialize(to: seq)
-            return Frame(seq: it)
-        }
+        if seq.error == 0 { return Frame(seq: onHeap(seq)) }
         var map = argdata_map_iterator_t()
         argdata_map_iterate(node, &map)
-        if map.error == 0 {
-            let it = UnsafeMutablePointer<argdata_map_iterator_t>.allocate(capacity: 1)
-            it.initialize(to: map)
-            return Frame(map: it)
-        }
+        if map.error == 0 { return Frame(map: onHeap(map)) }
         return nil
+    }
+
+    /// A heap copy of an iterator (the frame releases it).
+    static func onHeap<T>(_ iterator: T) -> UnsafeMutablePointer<T> {
+        let p = UnsafeMutablePointer<T>.allocate(capacity: 1)
+        p.initialize(to: iterator)
+        return p
     }
 
     /// Throws for a C error other than "another type".
