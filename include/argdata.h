@@ -191,7 +191,8 @@ int	 argdata_get_timestamp(const argdata_t *ad, struct timespec *ts);
  *	if (it.error != 0) ...
  * it.error is EINVAL when ad is not a map (nothing is iterated), or once
  * the valid pairs of a malformed map are exhausted (a bad sub-field, a key
- * without value).  *key and *value stay valid until the iterator moves.
+ * without value).  *key and *value stay valid until the iterator advances
+ * or is moved in memory (they may point into it).
  */
 void	 argdata_map_iterate(const argdata_t *ad, argdata_map_iterator_t *it);
 bool	 argdata_map_get(const argdata_map_iterator_t *it,

@@ -93,18 +93,19 @@ struct level {
 	} it;
 };
 
-/* Push node's level when it is a container; false when it is not. */
+/*
+ * Push node's level when it is a container; false when it is not.  The
+ * stack never moves: a key or value that an iterator yields may point
+ * into the iterator, so the iterators stay where they are while their
+ * elements are walked.
+ */
 static bool
-push(struct level **stack, size_t *depth, size_t *cap, const argdata_t *node)
+push(struct level *stack, size_t *depth, size_t cap, const argdata_t *node)
 {
 	struct level *l;
 
-	if (*depth == *cap) {
-		*cap = *cap ? *cap * 2 : 16;
-		*stack = realloc(*stack, *cap * sizeof(**stack));
-		CHECK(*stack != NULL);
-	}
-	l = &(*stack)[*depth];
+	CHECK(*depth < cap);
+	l = &stack[*depth];
 	l->phase = 0;
 	l->is_map = 1;
 	argdata_map_iterate(node, &l->it.map);
@@ -120,23 +121,26 @@ push(struct level **stack, size_t *depth, size_t *cap, const argdata_t *node)
 
 /*
  * Visit every node below root (keys too), depth first, with a heap stack
- * of iterators.
+ * of iterators.  root is over size bytes, and each level of nesting takes
+ * at least one of them (its tag), so size + 1 levels are enough.
  */
 static void
-walk(const argdata_t *root)
+walk(const argdata_t *root, size_t size)
 {
-	struct level *stack = NULL, *l;
-	size_t depth = 0, cap = 0;
+	struct level *stack, *l;
+	size_t depth = 0, cap = size + 1;
 	const argdata_t *key, *value;
 
+	stack = calloc(cap, sizeof(*stack));
+	CHECK(stack != NULL);
 	get_everything(root);
-	push(&stack, &depth, &cap, root);
+	push(stack, &depth, cap, root);
 	while (depth > 0) {
 		l = &stack[depth - 1];
 		if (l->phase == 1) {		/* the value after the key */
 			l->phase = 2;
 			get_everything(l->value);
-			push(&stack, &depth, &cap, l->value);
+			push(stack, &depth, cap, l->value);
 			continue;
 		}
 		if (l->phase == 2) {
@@ -151,13 +155,13 @@ walk(const argdata_t *root)
 			l->phase = 1;
 			l->value = value;
 			get_everything(key);
-			push(&stack, &depth, &cap, key);
+			push(stack, &depth, cap, key);
 			continue;
 		}
 		if (!l->is_map && argdata_seq_get(&l->it.seq, &value)) {
 			l->phase = 2;
 			get_everything(value);
-			push(&stack, &depth, &cap, value);
+			push(stack, &depth, cap, value);
 			continue;
 		}
 		/* Exhausted: valid to the end, or invalid after its elements. */
@@ -211,7 +215,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK((devnull = fopen("/dev/null", "w")) != NULL);
 	ad = argdata_from_buffer(data, size, convert_fd, NULL);
 	CHECK(ad != NULL);
-	walk(ad);
+	walk(ad, size);
 	argdata_print_yaml(ad, devnull);
 	serialise(ad, &buf1, &len1, &fds1, &n1);
 	struct fdlist list = { fds1, n1 };
