@@ -121,16 +121,17 @@ host_dup2(int from, int to)
 }
 
 /*
- * An F_DUPFD_CLOEXEC copy of fd at hp_mintemp or above: EMFILE when
- * there is no room under RLIMIT_NOFILE (F_DUPFD says EINVAL when the
- * minimum itself is past it).
+ * An F_DUPFD_CLOEXEC copy of fd at hp_n or above (neither a source, which
+ * is open, nor a target, which is below hp_n): EMFILE when there is no
+ * room under RLIMIT_NOFILE (F_DUPFD says EINVAL when the minimum itself
+ * is past it).
  */
 HOST_CHILD static int
 host_child_dupfd(const struct host_plan *hp, int fd, int *newfdp)
 {
 	long r;
 
-	r = host_sys(SYS_fcntl, fd, F_DUPFD_CLOEXEC, hp->hp_mintemp, 0, 0);
+	r = host_sys(SYS_fcntl, fd, F_DUPFD_CLOEXEC, hp->hp_n, 0, 0);
 	if (r < 0)
 		return (r == -EINVAL ? EMFILE : (int)-r);
 	*newfdp = (int)r;

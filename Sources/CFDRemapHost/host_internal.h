@@ -132,7 +132,6 @@ struct host_plan {
 	int		 hp_n;		/* descriptors passed: 0 .. n-1 */
 	int		 hp_execfd;	/* the executable, before the shuffle */
 	bool		 hp_execpassed;	/* it is passed at its own number */
-	int		 hp_mintemp;	/* temporaries at or above this (n) */
 	int		 hp_bruteend;	/* brute force closes below this */
 	unsigned int	 hp_flags;	/* PROGRAM_TEST_* */
 	bool		 hp_spawn;	/* a child process (not an exec thread) */

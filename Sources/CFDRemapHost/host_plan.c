@@ -149,7 +149,7 @@ host_emit(struct host_plan *hp, int op, int from, int to)
  * at once (dup2), which may free its own source's target, and so on;
  * what remains are cycles, each broken with one temporary: its first
  * target is saved at the lowest free number at or above n
- * (F_DUPFD_CLOEXEC from hp_mintemp, never a guessed number), which is
+ * (F_DUPFD_CLOEXEC from n, never a guessed number), which is
  * neither a source (sources are open) nor a target (they are below n),
  * and its reader takes the copy.  A cycle of k costs k + 1 steps.  When
  * the executable's descriptor is a target that will be written, it is
@@ -181,7 +181,6 @@ host_plan_fds(struct host_plan *hp, int *src, int n, int execfd)
 	}
 	hp->hp_n = n;
 	hp->hp_execfd = execfd;
-	hp->hp_mintemp = n;
 	hp->hp_bruteend = maxsrc >= n ? maxsrc + 1 : n;
 	hp->hp_execpassed = execfd < n && src[execfd] == execfd;
 	if (execfd < n && !hp->hp_execpassed)
