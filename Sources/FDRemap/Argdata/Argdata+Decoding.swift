@@ -41,9 +41,9 @@ private struct ArgdataReader {
             var done: Argdata? = nil
             if let value = next {
                 next = nil
-                if let tag = value.first, tag == Tag.map || tag == Tag.seq {
+                if let tag = value.first, tag == ArgdataTag.map || tag == ArgdataTag.seq {
                     var frame = Frame(rest: UnsafeRawBufferPointer(rebasing: value.dropFirst()),
-                                      isMap: tag == Tag.map)
+                                      isMap: tag == ArgdataTag.map)
                     guard stack.count < Argdata.maximumDepth else {
                         // C's iterators read the first element (a map's
                         // first pair) as they start: EINVAL comes first.
@@ -85,13 +85,6 @@ private struct ArgdataReader {
         }
     }
 
-    /// The encoding's tags.
-    enum Tag {
-        static let binary: UInt8 = 1, bool: UInt8 = 2, fd: UInt8 = 3, float: UInt8 = 4
-        static let int: UInt8 = 5, map: UInt8 = 6, seq: UInt8 = 7, str: UInt8 = 8
-        static let timestamp: UInt8 = 9
-    }
-
     /// The next element of frame, nil when there are none. As C's map
     /// iterator, a map's pair is read whole before its key is looked at
     /// (the value's bytes wait in the frame), and a key alone is EINVAL.
@@ -131,29 +124,29 @@ private struct ArgdataReader {
         guard let tag = value.first else { return .null }
         let payload = UnsafeRawBufferPointer(rebasing: value.dropFirst())
         switch tag {
-        case Tag.binary:
+        case ArgdataTag.binary:
             return .binary(Array(payload))
-        case Tag.bool where payload.isEmpty:
+        case ArgdataTag.bool where payload.isEmpty:
             return .bool(false)
-        case Tag.bool where payload.count == 1 && payload[0] == 1:
+        case ArgdataTag.bool where payload.count == 1 && payload[0] == 1:
             return .bool(true)
-        case Tag.fd where payload.count == 4:
+        case ArgdataTag.fd where payload.count == 4:
             let index = payload.reduce(0) { $0 << 8 | Int($1) }
             guard index < fds.count, fds[index].rawValue >= 0 else {
                 return .fd(Argdata.invalidDescriptor)   // FFFFFFFF too
             }
             return .fd(fds[index])
-        case Tag.float where payload.count == 8:
+        case ArgdataTag.float where payload.count == 8:
             return .float(Double(bitPattern: payload.reduce(0) { $0 << 8 | UInt64($1) }))
-        case Tag.int:
+        case ArgdataTag.int:
             guard let v = Argdata.integer(twosComplement: payload) else { throw .outOfRange }
             return .int(v)
-        case Tag.str where payload.last == 0:
+        case ArgdataTag.str where payload.last == 0:
             guard let s = String(validating: payload.dropLast(), as: UTF8.self) else {
                 throw .illegalByteSequence
             }
             return .str(s)
-        case Tag.timestamp:
+        case ArgdataTag.timestamp:
             guard let v = Argdata.integer(twosComplement: payload) else { throw .outOfRange }
             return .timestamp(.init(nanosecondsSince1970: v))
         default:

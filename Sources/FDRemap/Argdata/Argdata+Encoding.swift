@@ -126,36 +126,36 @@ extension Argdata {
         case .null:
             break
         case .binary(let bytes):
-            out.append(1)
+            out.append(ArgdataTag.binary)
             out.append(contentsOf: bytes)
         case .bool(let b):
-            out.append(2)
+            out.append(ArgdataTag.bool)
             if b { out.append(1) }
         case .fd(let fd):
             let index = fd.rawValue >= 0 ? UInt32(fd.rawValue) : .max
-            out.append(3)
+            out.append(ArgdataTag.fd)
             for shift in stride(from: 24, through: 0, by: -8) {
                 out.append(UInt8(truncatingIfNeeded: index >> UInt32(shift)))
             }
         case .float(let d):
-            out.append(4)
+            out.append(ArgdataTag.float)
             let bits = d.bitPattern
             for shift in stride(from: 56, through: 0, by: -8) {
                 out.append(UInt8(truncatingIfNeeded: bits >> UInt64(shift)))
             }
         case .int(let i):
-            out.append(5)
+            out.append(ArgdataTag.int)
             Argdata.appendTwosComplement(i, to: &out)
         case .map:
-            out.append(6)
+            out.append(ArgdataTag.map)
         case .seq:
-            out.append(7)
+            out.append(ArgdataTag.seq)
         case .str(let s):
-            out.append(8)
+            out.append(ArgdataTag.str)
             out.append(contentsOf: s.utf8)
             out.append(0)
         case .timestamp(let t):
-            out.append(9)
+            out.append(ArgdataTag.timestamp)
             Argdata.appendTwosComplement(t.nanosecondsSince1970, to: &out)
         }
     }
@@ -187,6 +187,13 @@ extension Argdata {
             out.append(UInt8(truncatingIfNeeded: v >> (8 * k)))
         }
     }
+}
+
+/// The tags of the encoding (argdata.md), the first byte of a value.
+enum ArgdataTag {
+    static let binary: UInt8 = 1, bool: UInt8 = 2, fd: UInt8 = 3, float: UInt8 = 4
+    static let int: UInt8 = 5, map: UInt8 = 6, seq: UInt8 = 7, str: UInt8 = 8
+    static let timestamp: UInt8 = 9
 }
 
 /// `body` with a C tree over `bytes`, whose descriptor indices are
