@@ -388,8 +388,8 @@ extension Argdata {
 }
 
 /// text in double quotes, with quotes, backslashes and control characters
-/// escaped, for error messages.
-func quoted(_ text: String) -> String {
+/// escaped, for error messages (fdrun's too).
+package func quoted(_ text: String) -> String {
     var out = "\""
     for u in text.unicodeScalars {
         switch u {

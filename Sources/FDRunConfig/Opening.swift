@@ -58,6 +58,9 @@ public final class OpenedDescriptors {
     public private(set) var descriptors: [FileDescriptor] = []
     private var owned: [CInt] = []
     private var createdFiles: [String] = []
+    /// Files opened for `mode: write` that existed: emptied only by
+    /// ``truncate()``, once nothing else can fail.
+    private var toTruncate: [(CInt, String, SourceLocation)] = []
 
     /// Opens, binds and connects what `plan` names, in order, stopping at
     /// the first failure (and undoing what was done).
@@ -81,6 +84,7 @@ public final class OpenedDescriptors {
             case .file(let path, let mode):
                 let (f, created) = try Self.open(path, mode, source.location)
                 if created { createdFiles.append(path) }
+                if mode == .write && !created { toTruncate.append((f, path, source.location)) }
                 fd = own(f)
             case .socket(let spec):
                 fd = try own(socket(spec, source.location))
@@ -92,6 +96,24 @@ public final class OpenedDescriptors {
     deinit {
         for fd in owned { close(fd) }
         for path in createdFiles { unlink(path) }
+    }
+
+    /// Empties the existing files opened for `mode: write`, as a shell's
+    /// `>` would. Call it last, after every check that can fail, just
+    /// before the program starts: a failure before it leaves every
+    /// existing file as it was.
+    ///
+    /// - Throws: ``ConfigurationError`` naming the file that could not be
+    ///   emptied (the files before it in the plan are already empty).
+    public func truncate() throws(ConfigurationError) {
+        for (fd, path, location) in toTruncate {
+            var r: CInt
+            repeat { r = ftruncate(fd, 0) } while r != 0 && errno == EINTR
+            guard r == 0 else {
+                throw ConfigurationError(location, "!file: cannot truncate \(quoted(path)): \(Errno(rawValue: errno))")
+            }
+        }
+        toTruncate = []
     }
 
     /// The program has started with these descriptors: closing them and
@@ -127,7 +149,8 @@ public final class OpenedDescriptors {
         var flags = O_CLOEXEC | O_NOCTTY | O_NONBLOCK
         switch mode {
         case .read: flags |= O_RDONLY
-        case .write: flags |= O_WRONLY | O_CREAT | O_TRUNC
+        // Not O_TRUNC: an existing file is emptied by truncate(), last.
+        case .write: flags |= O_WRONLY | O_CREAT
         case .append: flags |= O_WRONLY | O_CREAT | O_APPEND
         case .readwrite: flags |= O_RDWR | O_CREAT
         }

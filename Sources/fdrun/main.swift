@@ -80,6 +80,8 @@ struct FDRun: ParsableCommand {
             let opened = try OpenedDescriptors(plan, executable: FileDescriptor(rawValue: program),
                                                inherited: inherited)
             let argdata = plan.argdata(with: opened.descriptors)
+            // Every check done: only now may an existing file be emptied.
+            try opened.truncate()
             do {
                 let name = FilePath(executable).lastComponent?.string ?? executable
                 try Program.exec(FileDescriptor(rawValue: program), argdata: argdata,
@@ -123,21 +125,71 @@ struct FDRun: ParsableCommand {
 
     /// The program's descriptor: readable when it can be (so that
     /// `!executable` gives the program something to read), else `O_PATH`.
+    ///
+    /// Never blocks: the path is first opened with `O_PATH` (which opens
+    /// nothing behind it) and must be a regular file, so a FIFO, socket or
+    /// device is refused before anything reads it. A readable program must
+    /// look executable (ELF, or `#!` naming an interpreter that exists), so
+    /// that a run which cannot start fails here, before any file is
+    /// emptied.
     func openProgram() throws -> CInt {
+        let shown = quoted(executable)
         let oPath: CInt = 0o10000000   // Linux's O_PATH, not exported to Swift
-        var fd = open(executable, O_RDONLY | O_CLOEXEC)
-        if fd < 0 && errno == EACCES {
-            fd = open(executable, oPath | O_CLOEXEC)
+        let probe = open(executable, oPath | O_CLOEXEC)
+        guard probe >= 0 else {
+            throw Failure(message: "fdrun: cannot open the program \(shown): \(Errno(rawValue: errno))")
         }
-        guard fd >= 0 else {
-            throw Failure(message: "fdrun: cannot open the program \(executable): \(Errno(rawValue: errno))")
-        }
+        defer { close(probe) }
         var st = stat()
-        if fstat(fd, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR {
+        guard fstat(probe, &st) == 0 else {
+            throw Failure(message: "fdrun: cannot examine the program \(shown): \(Errno(rawValue: errno))")
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw Failure(message: "fdrun: the program \(shown) is a directory")
+        case S_IFIFO: throw Failure(message: "fdrun: the program \(shown) is a FIFO, not a regular file")
+        case S_IFSOCK: throw Failure(message: "fdrun: the program \(shown) is a socket, not a regular file")
+        default: throw Failure(message: "fdrun: the program \(shown) is a device, not a regular file")
+        }
+        // Reopened through the O_PATH descriptor: the same file, never a
+        // FIFO swapped in at the path meanwhile.
+        var fd = open("/proc/self/fd/\(probe)", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+        if fd < 0 {
+            fd = fcntl(probe, F_DUPFD_CLOEXEC, 0)
+            guard fd >= 0 else {
+                throw Failure(message: "fdrun: cannot open the program \(shown): \(Errno(rawValue: errno))")
+            }
+            return fd
+        }
+        do {
+            try checkFormat(fd)
+        } catch {
             close(fd)
-            throw Failure(message: "fdrun: the program \(executable) is a directory")
+            throw error
         }
         return fd
+    }
+
+    /// Refuses a readable program that execve(2) would refuse with
+    /// ENOEXEC or ENOENT: neither ELF nor `#!`, or a `#!` whose
+    /// interpreter is missing.
+    func checkFormat(_ fd: CInt) throws {
+        var head = [UInt8](repeating: 0, count: 256)
+        let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard n >= 0 else {
+            throw Failure(message: "fdrun: cannot read the program \(quoted(executable)): \(Errno(rawValue: errno))")
+        }
+        let bytes = head[0..<n]
+        if bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46]) { return }
+        guard bytes.starts(with: [0x23, 0x21]) else {
+            throw Failure(message: "fdrun: the program \(quoted(executable)) is not an executable (neither ELF nor #!): \(Errno.execFormatError)")
+        }
+        let line = bytes.dropFirst(2).prefix { $0 != 0x0a }
+        let interpreter = line.drop { $0 == 0x20 || $0 == 0x09 }.prefix { $0 != 0x20 && $0 != 0x09 }
+        let path = String(decoding: interpreter, as: UTF8.self)
+        guard !path.isEmpty, access(path, X_OK) == 0 else {
+            throw Failure(message: "fdrun: the program \(quoted(executable)) names the interpreter \(quoted(path)), which cannot be run: \(Errno(rawValue: path.isEmpty ? ENOEXEC : errno))")
+        }
     }
 
     func describe(_ error: any Error, _ argdata: Argdata) -> String {

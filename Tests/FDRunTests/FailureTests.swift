@@ -41,11 +41,12 @@ import Testing
 
     /// A descriptor fdrun opened itself is refused even though it is open:
     /// started with exactly 0, 1 and 2 and its configuration on standard
-    /// input, fdrun's own descriptor 3 is the program it opened.
+    /// input, fdrun's own descriptor 4 is the program it opened (3 was
+    /// the O_PATH look at it, closed since).
     @Test func descriptorFdrunOpenedItself() {
-        let run = fdrun([probePath], stdin: "report: !fd 3\n")
+        let run = fdrun([probePath], stdin: "report: !fd 4\n")
         #expect(run.ending == .exited(127))
-        #expect(run.stderr == "<stdin>:1:9: error: !fd 3: descriptor 3 was not open when fdrun started (fdrun opened it itself)\n")
+        #expect(run.stderr == "<stdin>:1:9: error: !fd 4: descriptor 4 was not open when fdrun started (fdrun opened it itself)\n")
     }
 
     /// Failing after a socket was bound and a file created: both are
@@ -77,8 +78,8 @@ import Testing
     }
 
     @Test(arguments: [
-        (["/nonexistent/program"], "fdrun: cannot open the program /nonexistent/program: No such file or directory\n"),
-        (["/tmp"], "fdrun: the program /tmp is a directory\n"),
+        (["/nonexistent/program"], "fdrun: cannot open the program \"/nonexistent/program\": No such file or directory\n"),
+        (["/tmp"], "fdrun: the program \"/tmp\" is a directory\n"),
         ([probePathForTable, "/nonexistent.yaml"], "fdrun: cannot open the configuration /nonexistent.yaml: No such file or directory\n"),
         (["--env", "NOEQUALS", probePathForTable], "fdrun: --env NOEQUALS: expected NAME=VALUE\n"),
         (["--env", "=x", probePathForTable], "fdrun: --env =x: expected NAME=VALUE\n"),
@@ -117,7 +118,65 @@ import Testing
         chmod(path, 0o755)
         let run = fdrun([path], stdin: "a: 1")
         #expect(run.ending == .exited(127))
-        #expect(run.stderr.hasPrefix("fdrun: cannot start \(path): "), "\(run.stderr)")
+        #expect(run.stderr == "fdrun: the program \"\(path)\" is not an executable (neither ELF nor #!): Exec format error\n",
+                "\(run.stderr)")
+    }
+
+    /// A `#!` script whose interpreter is missing is refused before
+    /// anything is opened.
+    @Test func scriptWithMissingInterpreter() {
+        let dir = TempDir()
+        let path = dir.write("script", "#!/nonexistent/sh -e\necho hi\n")
+        chmod(path, 0o755)
+        let run = fdrun([path], stdin: "a: 1")
+        #expect(run.ending == .exited(127))
+        #expect(run.stderr == "fdrun: the program \"\(path)\" names the interpreter \"/nonexistent/sh\", which cannot be run: No such file or directory\n",
+                "\(run.stderr)")
+    }
+
+    /// A failed run leaves an existing file opened with `mode: write`
+    /// exactly as it was: whether a later descriptor fails or the program
+    /// cannot start (it was emptied before both on the old code).
+    @Test(arguments: ["bad-fd", "bad-program"])
+    func failureKeepsFileOpenedForWriting(_ how: String) {
+        let dir = TempDir()
+        dir.write("keep.txt", "important\n")
+        let notProgram = dir.write("not-a-program", "just text\n")
+        chmod(notProgram, 0o755)
+        let config = dir.write("cfg.yaml", """
+            a: !file {path: \(dir.path)/keep.txt, mode: write}
+            b: !fd \(how == "bad-fd" ? 900 : 1)
+            """)
+        let run = fdrun([how == "bad-fd" ? probePath : notProgram, config])
+        #expect(run.ending == .exited(127))
+        #expect((try? String(contentsOfFile: dir.path + "/keep.txt", encoding: .utf8)) == "important\n")
+    }
+
+    /// A run that starts empties an existing file opened with
+    /// `mode: write`, as a shell's `>` does.
+    @Test func successfulRunTruncates() {
+        let dir = TempDir()
+        dir.write("out.txt", "old contents that must go\n")
+        let config = dir.write("cfg.yaml", "a: !file {path: \(dir.path)/out.txt, mode: write}\n")
+        let run = fdrun(["/bin/true", config])
+        #expect(run.ending == .exited(0), "\(run.stderr)")
+        #expect((try? String(contentsOfFile: dir.path + "/out.txt", encoding: .utf8)) == "")
+    }
+
+    /// A FIFO, socket or device as the program: refused at once with
+    /// status 127, in a dry run too (a FIFO hung fdrun forever before).
+    @Test(arguments: [false, true])
+    func programNotARegularFile(_ dryRun: Bool) {
+        let dir = TempDir()
+        let fifo = dir.path + "/f"
+        #expect(mkfifo(fifo, 0o755) == 0)
+        let config = dir.write("cfg.yaml", "a: 1\n")
+        for program in [fifo, "/dev/null"] {
+            let run = fdrun((dryRun ? ["--dry-run"] : []) + [program, config], timeout: 20)
+            #expect(run.ending == .exited(127))
+            let what = program == fifo ? "a FIFO" : "a device"
+            #expect(run.stderr == "fdrun: the program \"\(program)\" is \(what), not a regular file\n", "\(run.stderr)")
+        }
     }
 }
 
