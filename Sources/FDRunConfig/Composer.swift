@@ -356,14 +356,15 @@ extension Composer {
             }
         }
 
-        /// As a configuration would write it.
+        /// As a configuration would write it, control characters escaped
+        /// (a tag is the user's text and goes to a terminal).
         var description: String {
             switch self {
             case .none: return "(no tag)"
             case .nonSpecific: return "!"
-            case .yaml(let name): return "!!" + name
-            case .cloudabi(let name): return "!" + name
-            case .other(let tag): return "!<\(tag)>"
+            case .yaml(let name): return "!!" + escaped(name)
+            case .cloudabi(let name): return "!" + escaped(name)
+            case .other(let tag): return "!<\(escaped(tag))>"
             }
         }
 
@@ -390,7 +391,12 @@ extension Argdata {
 /// text in double quotes, with quotes, backslashes and control characters
 /// escaped, for error messages (fdrun's too).
 package func quoted(_ text: String) -> String {
-    var out = "\""
+    "\"" + escaped(text) + "\""
+}
+
+/// text with quotes, backslashes and control characters escaped.
+func escaped(_ text: String) -> String {
+    var out = ""
     for u in text.unicodeScalars {
         switch u {
         case "\"": out += "\\\""
@@ -402,5 +408,5 @@ package func quoted(_ text: String) -> String {
         default: out.unicodeScalars.append(u)
         }
     }
-    return out + "\""
+    return out
 }

@@ -26,6 +26,8 @@ import Testing
             + "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\nf: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
          "cfg.yaml:6:33: error: more than 1000000 values"),
         (String(repeating: "[", count: 50_000), "error: maps and sequences nested more than 1000 deep"),
+        // A verbatim tag's %-escapes decode to ESC: shown escaped, never raw.
+        ("a: !<tag:x%1b[2J%1b[31mRED> 1", "error: unknown tag !<tag:x\\x1b[2J\\x1b[31mRED> ("),
     ]
 
     @Test(arguments: cases)
@@ -37,6 +39,7 @@ import Testing
         #expect(run.stderr.hasPrefix(dir.path + "/" + message) || run.stderr.contains(message),
                 "\(run.stderr)")
         #expect(run.stdout.isEmpty)
+        #expect(!run.stderr.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" })
     }
 
     /// A descriptor fdrun opened itself is refused even though it is open:
