@@ -151,9 +151,11 @@ struct FDRun: ParsableCommand {
         case S_IFSOCK: throw Failure(message: "fdrun: the program \(shown) is a socket, not a regular file")
         default: throw Failure(message: "fdrun: the program \(shown) is a device, not a regular file")
         }
-        // Reopened through the O_PATH descriptor: the same file, never a
-        // FIFO swapped in at the path meanwhile.
-        var fd = open("/proc/self/fd/\(probe)", O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+        // Reopened through the O_PATH descriptor: the same regular file,
+        // never a FIFO swapped in at the path meanwhile, so no O_NONBLOCK
+        // (the descriptor is `!executable`'s). Unreadable, or without
+        // /proc, the O_PATH descriptor serves, unchecked: execve decides.
+        var fd = open("/proc/self/fd/\(probe)", O_RDONLY | O_CLOEXEC)
         if fd < 0 {
             fd = fcntl(probe, F_DUPFD_CLOEXEC, 0)
             guard fd >= 0 else {

@@ -114,27 +114,21 @@ import Testing
         #expect(run.stdout.isEmpty)
     }
 
-    /// The program cannot be started: the launcher's error, status 127.
-    @Test func programThatCannotRun() {
+    /// A program execve(2) would refuse is refused before anything is
+    /// opened, status 127: text that is neither ELF nor `#!`, and a `#!`
+    /// whose interpreter is missing (`%@` stands for the program's path).
+    @Test(arguments: [
+        ("just text\n", "fdrun: the program \"%@\" is not an executable (neither ELF nor #!): Exec format error\n"),
+        ("#!/nonexistent/sh -e\necho hi\n",
+         "fdrun: the program \"%@\" names the interpreter \"/nonexistent/sh\", which cannot be run: No such file or directory\n"),
+    ])
+    func programThatCannotRun(_ contents: String, _ message: String) {
         let dir = TempDir()
-        let path = dir.write("not-a-program", "just text\n")
+        let path = dir.write("program", contents)
         chmod(path, 0o755)
         let run = fdrun([path], stdin: "a: 1")
         #expect(run.ending == .exited(127))
-        #expect(run.stderr == "fdrun: the program \"\(path)\" is not an executable (neither ELF nor #!): Exec format error\n",
-                "\(run.stderr)")
-    }
-
-    /// A `#!` script whose interpreter is missing is refused before
-    /// anything is opened.
-    @Test func scriptWithMissingInterpreter() {
-        let dir = TempDir()
-        let path = dir.write("script", "#!/nonexistent/sh -e\necho hi\n")
-        chmod(path, 0o755)
-        let run = fdrun([path], stdin: "a: 1")
-        #expect(run.ending == .exited(127))
-        #expect(run.stderr == "fdrun: the program \"\(path)\" names the interpreter \"/nonexistent/sh\", which cannot be run: No such file or directory\n",
-                "\(run.stderr)")
+        #expect(run.stderr == message.replacingOccurrences(of: "%@", with: path), "\(run.stderr)")
     }
 
     /// A failed run leaves an existing file opened with `mode: write`
