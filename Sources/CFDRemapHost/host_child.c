@@ -15,11 +15,13 @@
  */
 #define	_GNU_SOURCE
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -217,12 +219,50 @@ host_closerange_around(unsigned int lo, int keep)
 }
 
 /*
+ * Where brute-force closing stops: past every descriptor the caller can
+ * hold.  Not the soft RLIMIT_NOFILE, which the caller may have lowered
+ * below descriptors it holds, but the hard limit, no higher than
+ * fs.nr_open (no descriptor is ever above that; the kernel's default
+ * when it cannot be read), and past every source (hp_bruteend).  A hard
+ * limit lowered below a held descriptor is the one case this misses.
+ * Worked out here, only on this last way, so no launch pays for it.
+ */
+HOST_CHILD static int
+host_child_bruteend(const struct host_plan *hp)
+{
+	struct rlimit rl;
+	unsigned long nropen = 1048576, v;
+	char buf[24];
+	long fd, len, i;
+
+	fd = host_sys(SYS_openat, AT_FDCWD, (long)"/proc/sys/fs/nr_open",
+	    O_RDONLY | O_CLOEXEC, 0, 0);
+	if (fd >= 0) {
+		len = host_sys(SYS_read, fd, (long)buf, sizeof(buf), 0, 0);
+		(void)host_sys(SYS_close, fd, 0, 0, 0, 0);
+		for (i = 0, v = 0; i < len && buf[i] >= '0' && buf[i] <= '9';
+		    i++)
+			v = v * 10 + (unsigned long)(buf[i] - '0');
+		if (i > 0 && v <= INT_MAX)
+			nropen = v;
+	}
+	if (host_sys(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&rl, 0) != 0)
+		rl.rlim_cur = rl.rlim_max = nropen;
+	if (rl.rlim_max > nropen)
+		rl.rlim_max = nropen;
+	if (rl.rlim_max < rl.rlim_cur)
+		rl.rlim_max = rl.rlim_cur > INT_MAX ? INT_MAX : rl.rlim_cur;
+	return ((int)rl.rlim_max > hp->hp_bruteend ? (int)rl.rlim_max :
+	    hp->hp_bruteend);
+}
+
+/*
  * Close every descriptor from hp_n up, except the executable (keep, -1
  * when it is passed), which stays open with close-on-exec until
  * execveat().  close_range(CLOSE_RANGE_CLOEXEC) marks them all at once
  * (Linux 5.11); then plain close_range() around keep (5.9); then a walk
  * of /proc/self/fd with getdents64 into a stack buffer; then close() of
- * every number up to hp_bruteend.  The test hooks skip the first ones.
+ * every number the caller can hold (host_child_bruteend).  The test hooks skip the first ones.
  * Cannot fail: the last way always works.
  */
 HOST_CHILD static void
@@ -231,7 +271,7 @@ host_child_closerest(struct host_plan *hp, int keep)
 	uint64_t buf[512];
 	struct host_closer hc;
 	unsigned int lo = (unsigned int)hp->hp_n;
-	int fd, how;
+	int fd, end, how;
 	long r;
 
 	if ((hp->hp_flags & PROGRAM_TEST_NOCLOSERANGE) == 0) {
@@ -260,7 +300,8 @@ host_child_closerest(struct host_plan *hp, int keep)
 		how = PROGRAM_CLOSED_PROCFS;
 		goto done;
 	}
-	for (fd = hp->hp_n; fd < hp->hp_bruteend; fd++)
+	end = host_child_bruteend(hp);
+	for (fd = hp->hp_n; fd < end; fd++)
 		if (fd != keep)
 			(void)host_sys(SYS_close, fd, 0, 0, 0, 0);
 	how = PROGRAM_CLOSED_BRUTE;

@@ -32,6 +32,7 @@
 #include "host_internal.h"
 
 #define	HOST_POLL_CHUNK	512	/* descriptors per poll(2) */
+#define	HOST_PROBE_MAX	(1L << 20) /* the kernel's default fs.nr_open */
 #define	HOST_FDS_PEEK	1024	/* lists up to this are always read first */
 #define	HOST_FDS_COPYMAX (1 << 24) /* longer lists look at the table first */
 
@@ -122,9 +123,11 @@ host_highest_procfs(int *highestp)
 }
 
 /*
- * The highest open descriptor below the soft RLIMIT_NOFILE, probed with
- * poll(2) a chunk at a time: the fallback without /proc.  Descriptors
- * above the soft limit (left open when it was lowered) are not seen.
+ * The highest open descriptor below the hard RLIMIT_NOFILE (at most
+ * HOST_PROBE_MAX), probed with poll(2) a chunk at a time (one fcntl(2)
+ * each above the soft limit, where poll refuses): the fallback without
+ * /proc.  Not the soft limit: the caller may have lowered it below
+ * descriptors it holds.
  */
 static void
 host_highest_probe(int *highestp)
@@ -134,10 +137,10 @@ host_highest_probe(int *highestp)
 	long end, base, i, chunk;
 	int highest = -1;
 
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur > INT_MAX)
-		end = INT_MAX;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_max > HOST_PROBE_MAX)
+		end = HOST_PROBE_MAX;
 	else
-		end = (long)rl.rlim_cur;
+		end = (long)rl.rlim_max;
 	chunk = end < HOST_POLL_CHUNK ? end : HOST_POLL_CHUNK;
 	for (base = 0; base < end; base += chunk) {
 		if (chunk > end - base)

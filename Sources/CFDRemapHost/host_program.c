@@ -69,9 +69,6 @@ host_fo_exec(struct file *fp, struct image_args *args,
 	error = host_plan_fds(hp, src, n, hf->hf_fd);
 	if (error != 0)
 		goto out;
-	/* Brute force must reach every source, even above the limit. */
-	if ((int)rl.rlim_cur > hp->hp_bruteend)
-		hp->hp_bruteend = (int)rl.rlim_cur;
 	error = host_start(hp, &hl->hl_pid);
 	if (attr != NULL && attr->pa_closedby != NULL)
 		*attr->pa_closedby = hp->hp_closedby;

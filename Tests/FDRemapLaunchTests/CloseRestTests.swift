@@ -62,6 +62,24 @@ let closeWays: [(flags: UInt32, closedBy: Int32)] = [
         }
     }
 
+    /// A descriptor held above a lowered soft RLIMIT_NOFILE, not passed
+    /// and without close-on-exec, reaches no child on any way: brute
+    /// force closes up to the hard limit, not the soft one.
+    @Test func strayAboveALoweredSoftLimitNeverLeaks() async {
+        await #expect(processExitsWith: .success) {
+            let o = Opened()
+            let m = o.memfd()
+            let stray = o.dup(m, atLeast: 500, cloexec: false)
+            #expect(stray >= 500)
+            setSoftLimit(RLIMIT_NOFILE, 100)
+            for (flags, closedBy) in closeWays {
+                let (s, r) = runProbe([m], report: m, flags: flags)
+                #expect(s.closedBy == closedBy)
+                expectTable(r, sources: [FileID(fd: m)])
+            }
+        }
+    }
+
     /// Hundreds of launches while two threads keep opening descriptors
     /// without O_CLOEXEC: every child has exactly its one descriptor.
     @Test(arguments: closeWays.indices)
