@@ -159,6 +159,11 @@ let package = Package(
                            .product(name: "SystemPackage", package: "swift-system")],
             path: "Tests/FDRemapTestSupport"
         ),
+        // C the tests need and Swift cannot call (clone3 with set_tid).
+        .target(
+            name: "CFDRemapTestHooks",
+            path: "Tests/CFDRemapTestHooks"
+        ),
         .testTarget(
             name: "FDRemapKernelTests",
             dependencies: [
@@ -185,6 +190,7 @@ let package = Package(
                 "FDRemap",
                 "CFDRemapHost",
                 "CArgdata",
+                "CFDRemapTestHooks",
                 "fdremap-probe",
                 "fdremap-swift-probe",
                 .product(name: "SystemPackage", package: "swift-system"),

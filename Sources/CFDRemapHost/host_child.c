@@ -366,12 +366,24 @@ host_child(void *arg)
 	return (127);	/* not reached */
 }
 
+/* Close the child's pidfd, if it has one. */
+static void
+host_closepidfd(struct host_plan *hp)
+{
+
+	if (hp->hp_pidfd >= 0)
+		(void)close(hp->hp_pidfd);
+	hp->hp_pidfd = -1;
+}
+
 /*
  * Start the child on a fresh stack, every signal blocked around the
- * clone, and wait (CLONE_VFORK) until it has exec'd or exited.  A failed
- * spawn child is reaped (and its pidfd closed).  For a spawn, *pidp gets
- * the child, and hp_pidfd its pidfd when hp_wantpidfd (-1 on kernels
- * without CLONE_PIDFD).  Returns 0 or the child's (or clone's) errno;
+ * clone, and wait (CLONE_VFORK) until it has exec'd or exited.  A spawn
+ * child is always made with a pidfd (where the kernel has CLONE_PIDFD),
+ * so that a failed one is reaped by it and never by a pid that someone
+ * else's waitpid(-1) could have freed for reuse meanwhile.  For a spawn,
+ * *pidp gets the child, and hp_pidfd its pidfd when hp_wantpidfd (-1 on
+ * kernels without CLONE_PIDFD; closed otherwise).  Returns 0 or the child's (or clone's) errno;
  * the caller's errno is kept.
  */
 int
@@ -380,7 +392,7 @@ host_start(struct host_plan *hp, pid_t *pidp)
 	const size_t size = HOST_STACK_SIZE + HOST_STACK_GUARD;
 	sigset_t all;
 	char *stack;
-	int flags, error, saved_errno = errno, status;
+	int flags, error, saved_errno = errno;
 	pid_t pid;
 
 	stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
@@ -396,8 +408,8 @@ host_start(struct host_plan *hp, pid_t *pidp)
 	else
 		flags = CLONE_VM | CLONE_VFORK | CLONE_THREAD | CLONE_SIGHAND |
 		    CLONE_SYSVSEM;
-	if (hp->hp_spawn && hp->hp_wantpidfd)
-		flags |= CLONE_PIDFD;
+	if (hp->hp_spawn)
+		flags |= CLONE_PIDFD;	/* to reap a failed child exactly */
 	hp->hp_error = 0;
 	hp->hp_pidfd = -1;
 	memset(&all, 0xff, sizeof(all));	/* the kernel ignores 9 and 19 */
@@ -413,12 +425,10 @@ host_start(struct host_plan *hp, pid_t *pidp)
 	    __atomic_load_n(&hp->hp_error, __ATOMIC_ACQUIRE);
 	host_sigmask(SIG_SETMASK, &hp->hp_oldmask, NULL);
 	if (pid > 0 && error != 0 && hp->hp_spawn) {
-		while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-			;
-		if (hp->hp_pidfd >= 0)
-			(void)close(hp->hp_pidfd);
-		hp->hp_pidfd = -1;
-	}
+		(void)program_wait(pid, hp->hp_pidfd, NULL);
+		host_closepidfd(hp);
+	} else if (pid > 0 && hp->hp_spawn && !hp->hp_wantpidfd)
+		host_closepidfd(hp);
 	(void)munmap(stack, size);
 	errno = saved_errno;
 	if (error == 0)

@@ -10,6 +10,7 @@
  *   host_program.c	the raw entry points and the image activator
  *   host_argdata.c	the argdata entry points and the child's reader
  *   host_reaper.c	the background reaper of children nobody waits for
+ *   host_wait.c		waiting and signalling by pidfd
  */
 #ifndef _HOST_INTERNAL_H_
 #define _HOST_INTERNAL_H_

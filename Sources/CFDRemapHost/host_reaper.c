@@ -5,8 +5,8 @@
  * One thread, started on first use with every signal blocked, sleeps in
  * epoll_wait(2) on the pidfds of the children it was given.  A pidfd
  * becomes readable when its process has exited; the thread then reaps it
- * with waitpid(2) (it cannot block: the child is a zombie) and closes the
- * pidfd.  Each registration carries the pid and the pidfd in the epoll
+ * with waitid(P_PIDFD) (it cannot block: the child is a zombie, or gone
+ * if someone else reaped it) and closes the pidfd.  Each registration carries the pid and the pidfd in the epoll
  * data, so the reaper keeps no memory per child.  A process made by
  * fork(2) has no reaper thread: its first use starts its own.  Without
  * pidfds a small detached thread waits for the one child.
@@ -51,14 +51,17 @@ host_thread(void *(*fn)(void *), void *arg)
 	return (error);
 }
 
-/* Reap pid, retrying on EINTR; ECHILD (someone else did) is fine. */
+/*
+ * Reap the child: by its pidfd (-1 without one), so that a child someone
+ * else reaped, whose pid a new child then got, is never mistaken for it;
+ * ECHILD (someone else did reap it) is fine.  By pid only where there is
+ * no pidfd or no P_PIDFD.
+ */
 static void
-host_waitpid(pid_t pid)
+host_reap(pid_t pid, int pidfd)
 {
-	int status;
 
-	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
-		;
+	(void)program_wait(pid, pidfd, NULL);
 }
 
 /* The reaper thread: reap each child whose pidfd becomes readable. */
@@ -74,7 +77,7 @@ host_reaper_main(void *arg)
 		for (i = 0; i < n; i++) {
 			pid = (pid_t)(ev[i].data.u64 >> 32);
 			pidfd = (int)(uint32_t)ev[i].data.u64;
-			host_waitpid(pid);
+			host_reap(pid, pidfd);
 			(void)epoll_ctl(epfd, EPOLL_CTL_DEL, pidfd, NULL);
 			(void)close(pidfd);
 		}
@@ -119,7 +122,7 @@ static void *
 host_waiter_main(void *arg)
 {
 
-	host_waitpid((pid_t)(intptr_t)arg);
+	host_reap((pid_t)(intptr_t)arg, -1);
 	return (NULL);
 }
 

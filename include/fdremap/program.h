@@ -137,6 +137,27 @@ int	program_spawn_raw(int execfd, const void *data, size_t datalen,
 int	program_reap(pid_t pid, int pidfd);
 
 /*
+ * Wait for a spawned child to end and reap it: by its pidfd when pidfd
+ * is one (waitid(2) with P_PIDFD), which can never take the status of
+ * another process that got the same pid after someone else reaped this
+ * child; by pid only when pidfd is -1 or the kernel has no P_PIDFD
+ * (before Linux 5.4).  Retries on EINTR.  *status (may be NULL) gets a
+ * waitpid(2) status.  The pidfd stays open, the caller's to close.
+ * Returns 0, ECHILD (the child was reaped by someone else, or is not
+ * this process's), or EINVAL (neither a pidfd nor a pid).
+ */
+int	program_wait(pid_t pid, int pidfd, int *status);
+
+/*
+ * Send signal sig to a spawned child: with pidfd_send_signal(2) when
+ * pidfd is one (never to another process with a reused pid), by pid
+ * only when pidfd is -1 or the kernel lacks the call (before 5.1).
+ * Returns 0, ESRCH (the child has ended, or was reaped), EINVAL (a bad
+ * signal, or neither a pidfd nor a pid) or EPERM.
+ */
+int	program_kill(pid_t pid, int pidfd, int sig);
+
+/*
  * Replace the calling process (its pid stays) with the program at
  * execfd, as program_spawn_raw() would start it.  Returns only on error,
  * with the process and its descriptors as they were.  Other threads of

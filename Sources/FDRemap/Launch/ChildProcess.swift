@@ -51,6 +51,9 @@ public struct ChildProcess: ~Copyable, Sendable {
 
     /// Waits until the child ends, reaps it and tells how it ended.
     ///
+    /// Waits by the child's pidfd (`waitid` with `P_PIDFD`), so it can
+    /// never take the status of another process that got the same pid.
+    ///
     /// - Throws: `ECHILD` when someone else (a `waitpid(-1)` elsewhere in
     ///   the process) reaped the child first.
     public consuming func wait() throws(Errno) -> Termination {
@@ -58,18 +61,19 @@ public struct ChildProcess: ~Copyable, Sendable {
         discard self
         defer { if pidfd >= 0 { close(pidfd) } }
         var status: CInt = 0
-        while waitpid(pid, &status, 0) == -1 {
-            guard errno == EINTR else { throw Errno(rawValue: errno) }
-        }
+        let error = program_wait(pid, pidfd, &status)
+        guard error == 0 else { throw Errno(rawValue: error) }
         return Termination(waitStatus: status)
     }
 
-    /// Sends `signal` to the child (`kill`). The child cannot have been
-    /// replaced by another process: until it is waited for, its ID stays
-    /// its own.
+    /// Sends `signal` to the child, through its pidfd
+    /// (`pidfd_send_signal`), so it never reaches another process that
+    /// got the same pid after the child was reaped.
     ///
-    /// - Throws: `EINVAL` for an invalid signal, `EPERM`.
+    /// - Throws: `ESRCH` when the child has ended and someone else reaped
+    ///   it, `EINVAL` for an invalid signal, `EPERM`.
     public borrowing func send(signal: CInt) throws(Errno) {
-        guard kill(pid, signal) == 0 else { throw Errno(rawValue: errno) }
+        let error = program_kill(pid, pidfd, signal)
+        guard error == 0 else { throw Errno(rawValue: error) }
     }
 }

@@ -1,0 +1,19 @@
+/*
+ * fdremap_testhooks.h: what the tests need from C that Swift cannot
+ * reach (a variadic system call), kept out of the product.
+ */
+#ifndef _FDREMAP_TESTHOOKS_H_
+#define _FDREMAP_TESTHOOKS_H_
+
+#include <sys/types.h>
+
+/*
+ * A child of the caller with exactly process ID pid (clone3(2)'s
+ * set_tid: needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE), which sleeps
+ * ms milliseconds and exits with status.  Makes a pid that someone else
+ * reaped belong to a new child, as pid reuse would.  Returns the child's
+ * pid, or -errno (EEXIST: pid is taken; EPERM: no privilege).
+ */
+pid_t	fdr_test_child_at(pid_t pid, unsigned int ms, int status);
+
+#endif /* !_FDREMAP_TESTHOOKS_H_ */

@@ -1,0 +1,40 @@
+/*
+ * testhooks.c: see fdremap_testhooks.h.
+ */
+#define	_GNU_SOURCE
+#include <linux/sched.h>
+#include <sys/syscall.h>
+
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fdremap_testhooks.h"
+
+/*
+ * The child only sleeps and exits (system calls, nothing of the
+ * caller's libraries: it is a copy of one thread of a threaded process).
+ */
+pid_t
+fdr_test_child_at(pid_t pid, unsigned int ms, int status)
+{
+	struct clone_args ca;
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+	pid_t tid = pid;
+	long r;
+
+	memset(&ca, 0, sizeof(ca));
+	ca.exit_signal = SIGCHLD;
+	ca.set_tid = (uint64_t)(uintptr_t)&tid;
+	ca.set_tid_size = 1;
+	r = syscall(SYS_clone3, &ca, sizeof(ca));
+	if (r == 0) {
+		if (ms > 0)
+			(void)syscall(SYS_nanosleep, &ts, NULL);
+		(void)syscall(SYS_exit_group, status);
+	}
+	return (r < 0 ? -errno : (pid_t)r);
+}
