@@ -47,18 +47,6 @@ extern int	__clone(int (*)(void *), void *, int, void *, ...);
 
 #define	HOST_STACK_SIZE	(64 * 1024)	/* the child's stack */
 #define	HOST_STACK_GUARD 4096		/* and a PROT_NONE page below it */
-#define	HOST_NSIG	64		/* the kernel's signals: 1 .. 64 */
-
-/* The kernel's struct sigaction, where it has sa_restorer. */
-#if defined(__x86_64__) || defined(__aarch64__)
-#define	HOST_RAW_SIGACTION
-struct host_ksigaction {
-	void		(*ks_handler)(int);
-	unsigned long	  ks_flags;
-	void		(*ks_restorer)(void);
-	uint64_t	  ks_mask;
-};
-#endif
 
 /*
  * The calling thread's signal mask through the system call itself:
@@ -354,12 +342,18 @@ host_child(void *arg)
 	struct host_plan *hp = arg;
 	int execfd, error;
 
+	sigset_t all;
+
 	if (hp->hp_spawn)
 		host_child_signals();
+	else
+		host_sigtrap_helper();
 	error = host_child_shuffle(hp, &execfd);
 	if (error == 0) {
 		host_child_closerest(hp, hp->hp_execpassed ? -1 : execfd);
 		error = host_child_exec(hp, execfd);
+		memset(&all, 0xff, sizeof(all));
+		host_sigmask(SIG_BLOCK, &all, NULL);
 	}
 	__atomic_store_n(&hp->hp_error, error, __ATOMIC_RELEASE);
 	(void)host_sys(SYS_exit, 127, 0, 0, 0, 0);
@@ -414,6 +408,8 @@ host_start(struct host_plan *hp, pid_t *pidp)
 	hp->hp_pidfd = -1;
 	memset(&all, 0xff, sizeof(all));	/* the kernel ignores 9 and 19 */
 	host_sigmask(SIG_BLOCK, &all, &hp->hp_oldmask);
+	if (!hp->hp_spawn)
+		host_sigtrap_arm();
 	pid = host_clone(host_child, stack + size, flags, hp, &hp->hp_pidfd);
 	if (pid == -1 && errno == EINVAL && (flags & CLONE_PIDFD) != 0) {
 		/* Before Linux 5.2: no pidfd. */
@@ -423,6 +419,8 @@ host_start(struct host_plan *hp, pid_t *pidp)
 	}
 	error = pid == -1 ? errno :
 	    __atomic_load_n(&hp->hp_error, __ATOMIC_ACQUIRE);
+	if (!hp->hp_spawn)
+		host_sigtrap_disarm();
 	host_sigmask(SIG_SETMASK, &hp->hp_oldmask, NULL);
 	if (pid > 0 && error != 0 && hp->hp_spawn) {
 		(void)program_wait(pid, hp->hp_pidfd, NULL);

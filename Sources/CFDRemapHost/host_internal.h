@@ -11,6 +11,7 @@
  *   host_argdata.c	the argdata entry points and the child's reader
  *   host_reaper.c	the background reaper of children nobody waits for
  *   host_wait.c		waiting and signalling by pidfd
+ *   host_sigtrap.c	the caller's signal handlers kept off the exec helper
  */
 #ifndef _HOST_INTERNAL_H_
 #define _HOST_INTERNAL_H_
@@ -21,6 +22,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -75,6 +77,19 @@ host_sys(long n, long a, long b, long c, long d, long e)
 	return (ret == -1 ? -errno : ret);
 #endif
 }
+
+#define	HOST_NSIG	64		/* the kernel's signals: 1 .. 64 */
+
+/* The kernel's struct sigaction, where it has sa_restorer. */
+#if defined(__x86_64__) || defined(__aarch64__)
+#define	HOST_RAW_SIGACTION
+struct host_ksigaction {
+	void		(*ks_handler)(int);
+	unsigned long	  ks_flags;
+	void		(*ks_restorer)(void);
+	uint64_t	  ks_mask;
+};
+#endif
 
 /* What the image activator needs besides the image_args. */
 struct host_launch {
@@ -151,6 +166,16 @@ int	host_plan_args(struct host_plan *hp, const struct image_args *args,
 	    const struct program_attr *attr, int execfd);
 int	host_plan_fds(struct host_plan *hp, int *src, int n, int execfd);
 void	host_plan_free(struct host_plan *hp);
+
+/*
+ * host_sigtrap.c: the caller's handlers kept off the exec form's helper:
+ * armed by the caller before the helper starts (every signal blocked),
+ * announced by the helper first thing, disarmed by the caller after a
+ * failed exec, which then has the signals the helper took queued.
+ */
+void	host_sigtrap_arm(void);
+HOST_CHILD void host_sigtrap_helper(void);
+void	host_sigtrap_disarm(void);
 
 /* host_child.c */
 int	host_start(struct host_plan *hp, pid_t *pidp);

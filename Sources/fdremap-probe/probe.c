@@ -17,7 +17,9 @@
  *				"spawned ERROR CLOSEDBY STATUS" to R; an S
  *				ending in 'c' gets FD_CLOEXEC first; one
  *				ending in 'x' is closed first and left out
- *				(so the executable can take its number)
+ *				(so the executable can take its number);
+ *				first SIGTERM gets a handler, SIGUSR2 is
+ *				ignored, and the mask is SIGUSR1 alone
  *	exec R K FLAGS S...	the same with program_exec_raw(); on failure
  *				append "error ERROR" to R
  *	execfail R BAD...	try program_exec_raw() with each descriptor
@@ -25,6 +27,17 @@
  *				reporting "execfail LABEL ERROR SAME": the
  *				error and whether the descriptor table and
  *				the thread count stayed as they were
+ *	sigexec R BAD N MODE	with a SIGUSR1 handler that uses 96 KiB of
+ *				stack, try program_exec_raw() of BAD (not
+ *				executable) N times (or for 2 s) while
+ *				another thread
+ *				sends SIGUSR1 to the process: a flood
+ *				(MODE "flood") or one at a time, each sent
+ *				once the last was handled ("each"); report
+ *				"sigexec EXECS WRONG SENT ONMAIN ELSEWHERE
+ *				LOST": handler calls on the calling thread
+ *				and on any other, WRONG execs not ENOEXEC,
+ *				LOST sends never handled within 10 s
  *
  * Started without a command (no $FDREMAP_PROBE, argv[1] not a command
  * word), it reads its argdata with program_getargdata(): a map whose
@@ -52,6 +65,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -166,24 +181,34 @@ report_fds(struct out *o)
 	close(self);
 }
 
-/* The signal state: blocked and ignored signals as bit masks. */
+/* The signal state: blocked, ignored and caught signals as bit masks. */
 static void
 report_signals(struct out *o)
 {
 	struct sigaction sa;
 	sigset_t mask;
-	uint64_t blocked = 0, ignored = 0;
+	uint64_t blocked = 0, ignored = 0, caught = 0;
 	int sig;
 
 	(void)sigprocmask(SIG_BLOCK, NULL, &mask);
 	for (sig = 1; sig < 65 && sig < NSIG; sig++) {
 		if (sigismember(&mask, sig) == 1)
 			blocked |= UINT64_C(1) << (sig - 1);
-		if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
+		if (sigaction(sig, NULL, &sa) != 0)
+			continue;
+		if (sa.sa_handler == SIG_IGN)
 			ignored |= UINT64_C(1) << (sig - 1);
+		else if (sa.sa_handler != SIG_DFL)
+			caught |= UINT64_C(1) << (sig - 1);
 	}
-	out_printf(o, "sigblocked %jx\nsigignored %jx\n", (uintmax_t)blocked,
-	    (uintmax_t)ignored);
+	out_printf(o, "sigblocked %jx\nsigignored %jx\nsigcaught %jx\n",
+	    (uintmax_t)blocked, (uintmax_t)ignored, (uintmax_t)caught);
+}
+
+/* A handler the launched program must not inherit. */
+static void
+noop_handler(int sig __attribute__((unused)))
+{
 }
 
 /* The whole report of this process. */
@@ -312,6 +337,7 @@ cmd_launch(char **param, int spawn)
 	char data[32];
 	int execfd, len, n, error, closedby = 0, status = -1;
 	int report = atoi(param[1]);
+	sigset_t set;
 	pid_t pid;
 
 	len = snprintf(data, sizeof(data), "report%c%s", '\0', param[2]);
@@ -321,6 +347,12 @@ cmd_launch(char **param, int spawn)
 	execfd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	if (execfd == -1 || n < 0)
 		return (2);
+	/* Signal state for the child to report: one of each kind. */
+	(void)signal(SIGTERM, noop_handler);
+	(void)signal(SIGUSR2, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	(void)sigprocmask(SIG_SETMASK, &set, NULL);
 	if (spawn) {
 		error = program_spawn_raw(execfd, data, (size_t)len, fds,
 		    (size_t)n, &attr, &pid);
@@ -403,6 +435,98 @@ cmd_execfail(char **param)
 	try_exec(&o, "bigdata", self, big, sizeof(big), fds, 4);
 	try_exec(&o, "bigstring", self, big, 200000, fds, 4);
 	out_printf(&o, "end\n");
+	out_flush(&o, report);
+	return (0);
+}
+
+/* sigexec: what the handler and the sender share. */
+static pid_t	sig_main;
+static volatile sig_atomic_t sig_stop, sig_each;
+static unsigned long sig_onmain, sig_elsewhere, sig_sent, sig_lost;
+
+/* A handler that needs 96 KiB of stack, and counts where it ran. */
+static void
+sig_handler(int sig __attribute__((unused)))
+{
+	volatile char buf[96 * 1024];
+	size_t i;
+
+	for (i = 0; i < sizeof(buf); i += 512)
+		buf[i] = (char)i;
+	if (gettid() == sig_main)
+		__atomic_add_fetch(&sig_onmain, 1, __ATOMIC_SEQ_CST);
+	else
+		__atomic_add_fetch(&sig_elsewhere, 1, __ATOMIC_SEQ_CST);
+}
+
+/* The sender, with SIGUSR1 blocked so that it never takes one. */
+static void *
+sig_sender(void *arg __attribute__((unused)))
+{
+	unsigned long want;
+	sigset_t set;
+	int i;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	(void)pthread_sigmask(SIG_BLOCK, &set, NULL);
+	while (!sig_stop) {
+		want = __atomic_load_n(&sig_onmain, __ATOMIC_SEQ_CST) +
+		    __atomic_load_n(&sig_elsewhere, __ATOMIC_SEQ_CST) + 1;
+		(void)kill(getpid(), SIGUSR1);
+		sig_sent++;
+		if (!sig_each) {
+			sched_yield();
+			continue;
+		}
+		for (i = 0; i < 10000 && !sig_stop &&
+		    __atomic_load_n(&sig_onmain, __ATOMIC_SEQ_CST) +
+		    __atomic_load_n(&sig_elsewhere, __ATOMIC_SEQ_CST) < want;
+		    i++)
+			usleep(1000);
+		if (i == 10000)
+			sig_lost++;
+	}
+	return (NULL);
+}
+
+static int
+cmd_sigexec(char **param)
+{
+	struct sigaction sa = { .sa_handler = sig_handler };
+	struct out o = { 0 };
+	int report = atoi(param[1]), bad = atoi(param[2]);
+	int fds[] = { 0, 1, 2 }, n = atoi(param[3]), i, wrong = 0;
+	struct timespec t0, t1;
+	sigset_t set;
+	pthread_t t;
+
+	sig_main = gettid();
+	sig_each = strcmp(param[4], "each") == 0;
+	sa.sa_flags = SA_RESTART;
+	(void)sigaction(SIGUSR1, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	(void)sigprocmask(SIG_UNBLOCK, &set, NULL);	/* the launcher's may not */
+	if (pthread_create(&t, NULL, sig_sender, NULL) != 0)
+		return (3);
+	(void)clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (i = 0; i < n; i++) {
+		if (program_exec_raw(bad, "x", 1, fds, 3, NULL) != ENOEXEC)
+			wrong++;
+		(void)clock_gettime(CLOCK_MONOTONIC, &t1);
+		if (t1.tv_sec - t0.tv_sec >= 2) {
+			i++;
+			break;
+		}
+	}
+	n = i;
+	sig_stop = 1;
+	(void)pthread_join(t, NULL);
+	/* The last one sent may still be pending: let it in. */
+	usleep(10000);
+	out_printf(&o, "sigexec %d %d %lu %lu %lu %lu\nend\n", n, wrong,
+	    sig_sent, sig_onmain, sig_elsewhere, sig_lost);
 	out_flush(&o, report);
 	return (0);
 }
@@ -538,6 +662,8 @@ main(int argc, char **argv)
 		return (cmd_launch(param, 0));
 	if (n >= 2 && strcmp(param[0], "execfail") == 0)
 		return (cmd_execfail(param));
+	if (n >= 5 && strcmp(param[0], "sigexec") == 0)
+		return (cmd_sigexec(param));
 	if (getenv("FDREMAP_PROBE") == NULL)
 		return (cmd_argdata(argc, argv));
 	fprintf(stderr, "fdremap-probe: unknown command\n");

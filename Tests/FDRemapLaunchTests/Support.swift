@@ -102,6 +102,7 @@ struct ProbeReport {
     var fds: [Int32: FD] = [:]
     var blocked: UInt64 = 0
     var ignored: UInt64 = 0
+    var caught: UInt64 = 0
     /// Lines that are not part of a report ("spawned ...", "execfail ...").
     var other: [[Substring]] = []
     var ended = false
@@ -124,6 +125,7 @@ struct ProbeReport {
                     path: w.count > 6 ? String(w[6]) : "")
             case "sigblocked": blocked = UInt64(w[1], radix: 16) ?? 0
             case "sigignored": ignored = UInt64(w[1], radix: 16) ?? 0
+            case "sigcaught": caught = UInt64(w[1], radix: 16) ?? 0
             case "end": ended = true
             default: other.append(w)
             }

@@ -60,7 +60,16 @@
  * descriptor table (clone(CLONE_THREAD | CLONE_VFORK) without
  * CLONE_FILES): a successful execveat() from it replaces the whole
  * process (same pid), and a failed one leaves the caller's table exactly
- * as it was, so program_exec_raw() can return its error cleanly.
+ * as it was, so program_exec_raw() can return its error cleanly.  That
+ * thread shares the caller's signal handlers, yet none of them ever runs
+ * on it: for the length of the exec each caught signal's handler is a
+ * trap that runs the caller's handler on the caller's threads and, on
+ * the helper, only notes the signal.  As with execve(2), a signal that
+ * arrives during a failed exec is then delivered to the calling thread
+ * (with its siginfo; real-time signals of one number noted on the helper
+ * coalesce), and the new program starts with the caller's mask, its
+ * ignored signals ignored and every caught one reset to SIG_DFL.  Exec
+ * calls of several threads take turns.
  *
  * Every function returns 0 or an errno value and is safe to call from
  * several threads at once.
