@@ -42,20 +42,65 @@ host_arg_limit(void)
 }
 
 /*
- * Add string s of the vector to *space (its bytes with the NUL): E2BIG
- * when it alone passes the per-string limit (MAX_ARG_STRLEN, 32 pages).
+ * E2BIG unless the vector fits as the kernel will count it: argv[0]
+ * name, then the strings of data (split at each NUL, the last ending at
+ * datalen; none when datalen is 0), then envp.  Each string with its NUL
+ * within the per-string limit (MAX_ARG_STRLEN, 32 pages); all of them,
+ * their pointers and the kernel's copy of "/dev/fd/N" within the total.
  */
 static int
-host_arg_count(const char *s, long *space)
+host_args_check(const char *name, const char *data, size_t datalen,
+    char *const *envp)
 {
-	long strmax = sysconf(_SC_PAGESIZE) * 32;
-	size_t len;
+	long strmax = sysconf(_SC_PAGESIZE) * 32, limit;
+	long space = (long)HOST_EXECFN_MAX, nptr = 1;
+	const char *p = data, *end = data + datalen, *nul;
+	size_t len, i;
 
-	len = strnlen(s, (size_t)strmax) + 1;
+	len = strnlen(name, (size_t)strmax) + 1;
 	if ((long)len > strmax)
 		return (E2BIG);
-	*space += (long)len;
+	space += (long)len;
+	for (; datalen > 0; p = nul + 1) {
+		nul = memchr(p, '\0', (size_t)(end - p));
+		len = (size_t)((nul != NULL ? nul : end) - p) + 1;
+		if ((long)len > strmax)
+			return (E2BIG);
+		space += (long)len;
+		nptr++;
+		if (nul == NULL)
+			break;
+	}
+	for (i = 0; envp[i] != NULL; i++, nptr++) {
+		len = strnlen(envp[i], (size_t)strmax) + 1;
+		if ((long)len > strmax)
+			return (E2BIG);
+		space += (long)len;
+	}
+	limit = host_arg_limit();
+	nptr *= (long)sizeof(void *);
+	if (limit <= nptr || space > limit - nptr)
+		return (E2BIG);
 	return (0);
+}
+
+/* Whether arguments fit: see program.h. */
+int
+program_args_fit(const void *data, size_t datalen, const char *name,
+    char *const envp[])
+{
+	static char *const noenv[] = { NULL };
+	char longest[NAME_MAX + 1];
+
+	if (datalen >= EXEC_ARG_MAX)
+		return (E2BIG);
+	if (name == NULL) {
+		memset(longest, 'x', NAME_MAX);
+		longest[NAME_MAX] = '\0';
+		name = longest;
+	}
+	return (host_args_check(name, data, datalen,
+	    envp != NULL ? envp : noenv));
 }
 
 /*
@@ -99,8 +144,7 @@ host_plan_args(struct host_plan *hp, const struct image_args *args,
 	static char *const noenv[] = { NULL };
 	const char *name = attr != NULL ? attr->pa_name : NULL;
 	char *p;
-	long space = (long)HOST_EXECFN_MAX, limit, nptr;
-	size_t envc = 0, i;
+	size_t datalen, i;
 	int error;
 
 	hp->hp_envp = attr != NULL && attr->pa_envp != NULL ? attr->pa_envp :
@@ -111,26 +155,21 @@ host_plan_args(struct host_plan *hp, const struct image_args *args,
 			return (ENOMEM);
 		name = hp->hp_name;
 	}
+	/* The data without the NUL the copy-in appended (none when empty). */
+	datalen = args->argc > 0 ? (size_t)(args->endp - args->begin_argv) - 1 :
+	    0;
+	error = host_args_check(name, args->begin_argv, datalen, hp->hp_envp);
+	if (error != 0)
+		return (error);
 	hp->hp_argv = fdr_malloc(((size_t)args->argc + 2) * sizeof(char *));
 	if (hp->hp_argv == NULL)
 		return (ENOMEM);
 	hp->hp_argv[0] = (char *)name;
-	if ((error = host_arg_count(name, &space)) != 0)
-		return (error);
 	for (p = args->begin_argv, i = 1; i <= (size_t)args->argc; i++) {
 		hp->hp_argv[i] = p;
-		if ((error = host_arg_count(p, &space)) != 0)
-			return (error);
 		p += strlen(p) + 1;
 	}
 	hp->hp_argv[i] = NULL;
-	for (; hp->hp_envp[envc] != NULL; envc++)
-		if ((error = host_arg_count(hp->hp_envp[envc], &space)) != 0)
-			return (error);
-	limit = host_arg_limit();
-	nptr = ((long)args->argc + 1 + (long)envc) * (long)sizeof(void *);
-	if (limit <= nptr || space > limit - nptr)
-		return (E2BIG);
 	return (0);
 }
 

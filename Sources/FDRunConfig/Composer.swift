@@ -394,8 +394,28 @@ package func quoted(_ text: String) -> String {
     "\"" + escaped(text) + "\""
 }
 
+/// Whether a terminal could act on u: C0 controls, DEL, and C1 controls
+/// (U+009B is a CSI in a UTF-8 terminal).
+func isControl(_ u: Unicode.Scalar) -> Bool {
+    u.value < 0x20 || (0x7f...0x9f).contains(u.value)
+}
+
+/// message with every control character but the newline escaped: what
+/// fdrun writes to a terminal, whatever a message was built from.
+package func terminalSafe(_ message: String) -> String {
+    var out = ""
+    for u in message.unicodeScalars {
+        if u != "\n" && isControl(u) {
+            out += "\\x" + String(u.value, radix: 16)
+        } else {
+            out.unicodeScalars.append(u)
+        }
+    }
+    return out
+}
+
 /// text with quotes, backslashes and control characters escaped.
-func escaped(_ text: String) -> String {
+package func escaped(_ text: String) -> String {
     var out = ""
     for u in text.unicodeScalars {
         switch u {
@@ -403,7 +423,7 @@ func escaped(_ text: String) -> String {
         case "\\": out += "\\\\"
         case "\n": out += "\\n"
         case "\t": out += "\\t"
-        case _ where u.value < 0x20 || u.value == 0x7f:
+        case _ where isControl(u):
             out += "\\x" + String(u.value, radix: 16)
         default: out.unicodeScalars.append(u)
         }

@@ -105,7 +105,8 @@ public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
     }
 
     /// `file:line:column`.
-    public var description: String { "\(file):\(line):\(column)" }
+    /// The file name escaped: it is the user's, and goes to a terminal.
+    public var description: String { "\(escaped(file)):\(line):\(column)" }
 }
 
 /// A problem with a configuration, at a place in it.
@@ -215,7 +216,7 @@ public enum SocketAddress: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unix(let path):
-            return path
+            return escaped(path)
         case .inet(let a, let port):
             return a.map(String.init).joined(separator: ".") + ":\(port)"
         case .inet6(let a, let port):

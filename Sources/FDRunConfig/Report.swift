@@ -6,7 +6,7 @@ extension Plan {
     /// argdata as YAML (with the program's descriptor numbers) and its
     /// serialised size, and the environment.
     public func report(executable: String, environment: [String]) -> String {
-        var out = "program: \(executable)\n"
+        var out = "program: \(escaped(executable))\n"
         out += "descriptors: \(sources.count)\n"
         for (i, source) in sources.enumerated() {
             out += "  \(i): \(source.summary)  (\(source.location))\n"
@@ -19,7 +19,7 @@ extension Plan {
         if !out.hasSuffix("\n") { out += "\n" }
         out += "environment: \(environment.count) variables\n"
         for v in environment {
-            out += "  \(v)\n"
+            out += "  \(escaped(v))\n"
         }
         return out
     }

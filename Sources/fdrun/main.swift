@@ -55,7 +55,7 @@ struct FDRun: ParsableCommand {
     func run() throws {
         for v in environment {
             guard let eq = v.firstIndex(of: "="), eq != v.startIndex, !v.utf8.contains(0) else {
-                throw Failure(message: "fdrun: --env \(v): expected NAME=VALUE")
+                throw Failure(message: "fdrun: --env \(quoted(v)): expected NAME=VALUE")
             }
         }
         let file = config ?? "<stdin>"
@@ -74,21 +74,31 @@ struct FDRun: ParsableCommand {
                         try OpenedDescriptors.checkInherited(n, inherited, source.location)
                     }
                 }
-                print(plan.report(executable: executable, environment: environment), terminator: "")
+                print(terminalSafe(plan.report(executable: executable, environment: environment)),
+                      terminator: "")
                 return
             }
             let opened = try OpenedDescriptors(plan, executable: FileDescriptor(rawValue: program),
                                                inherited: inherited)
             let argdata = plan.argdata(with: opened.descriptors)
+            let name = FilePath(executable).lastComponent?.string ?? executable
+            let options = Program.Options(name: name, environment: environment)
+            let cannotStart = { (error: Errno) in
+                // opened closes its descriptors and socket files as it goes.
+                Failure(message: "fdrun: cannot start \(quoted(executable)): \(describe(error, argdata))")
+            }
+            do {
+                try Program.checkArguments(argdata: argdata, options: options)
+            } catch {
+                throw cannotStart(error)
+            }
             // Every check done: only now may an existing file be emptied.
             try opened.truncate()
             do {
-                let name = FilePath(executable).lastComponent?.string ?? executable
                 try Program.exec(FileDescriptor(rawValue: program), argdata: argdata,
-                                 options: .init(name: name, environment: environment))
+                                 options: options)
             } catch {
-                // opened closes its descriptors and socket files as it goes.
-                throw Failure(message: "fdrun: cannot start \(executable): \(describe(error, argdata))")
+                throw cannotStart(error)
             }
         } catch let e as ConfigurationError {
             throw Failure(message: "\(e.location): error: \(e.message)")
@@ -102,7 +112,7 @@ struct FDRun: ParsableCommand {
         if let config {
             fd = open(config, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else {
-                throw Failure(message: "fdrun: cannot open the configuration \(config): \(Errno(rawValue: errno))")
+                throw Failure(message: "fdrun: cannot open the configuration \(quoted(config)): \(Errno(rawValue: errno))")
             }
         }
         defer { if config != nil { close(fd) } }
@@ -116,7 +126,7 @@ struct FDRun: ParsableCommand {
             if n == 0 { break }
             if n < 0 {
                 if errno == EINTR { continue }
-                throw Failure(message: "fdrun: cannot read the configuration \(config ?? "from standard input"): \(Errno(rawValue: errno))")
+                throw Failure(message: "fdrun: cannot read the configuration \(config.map(quoted) ?? "from standard input"): \(Errno(rawValue: errno))")
             }
             bytes += chunk[0..<n]
         }
@@ -206,7 +216,7 @@ struct FDRun: ParsableCommand {
 
 /// Writes a line to standard error (unbuffered, before exiting).
 func printError(_ message: String) {
-    let line = Array((message + "\n").utf8)
+    let line = Array((terminalSafe(message) + "\n").utf8)
     var done = 0
     while done < line.count {
         let n = line[done...].withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
@@ -225,7 +235,7 @@ do {
 } catch {
     // The argument parser's: help and version exit 0, the rest 127.
     if FDRun.exitCode(for: error) == .success {
-        print(FDRun.fullMessage(for: error))
+        print(terminalSafe(FDRun.fullMessage(for: error)))
         exit(0)
     }
     printError("fdrun: " + FDRun.message(for: error) + "\nUsage: " + FDRun.usageString())

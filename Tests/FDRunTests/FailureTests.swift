@@ -42,6 +42,42 @@ import Testing
         #expect(!run.stderr.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" })
     }
 
+    /// Whether text holds a character a terminal could act on (C0 but
+    /// the newline, DEL, C1).
+    static func hasControl(_ text: String) -> Bool {
+        text.unicodeScalars.contains {
+            ($0.value < 0x20 && $0 != "\n") || (0x7f...0x9f).contains($0.value)
+        }
+    }
+
+    /// User strings from everywhere but the configuration's contents (its
+    /// path, --env, an unknown option, a socket path, the program's path)
+    /// reach stderr and the dry run's stdout escaped, never raw.
+    @Test func hostileBytesNeverReachTheTerminalRaw() throws {
+        let dir = TempDir()
+        let esc = "\u{1b}[2J\u{1b}[31m\u{9b}31m"
+        let good = dir.write("cfg.yaml", "a: 1\n")
+        let bad = dir.write("bad\(esc).yaml", "a: [1\n")
+        let program = dir.path + "/prog\(esc)"
+        try #require(symlink(probePath, program) == 0)
+        let runs: [([String], Int32, String)] = [
+            ([probePath, dir.path + "/none\(esc).yaml"], 127, "cannot open the configuration"),
+            (["--env", "X\(esc)", probePath, good], 127, "expected NAME=VALUE"),
+            (["--\(esc)", probePath, good], 127, "fdrun: "),
+            ([probePath, bad], 127, "error: did not find expected"),
+            ([probePath, dir.write("sock.yaml", "a: !socket {connect: \"/nonexistent/\\e[31m.sock\"}\n")],
+             127, "cannot connect"),
+            (["--dry-run", "--env", "A=\(esc)", program, good], 0, ""),
+        ]
+        for (args, status, message) in runs {
+            let run = fdrun(args)
+            #expect(run.ending == .exited(status), "\(args): \(run.stderr)")
+            #expect(message.isEmpty || run.stderr.contains(message), "\(args): \(run.stderr)")
+            #expect(!Self.hasControl(run.stderr), "\(args): raw in stderr: \(run.stderr.debugDescription)")
+            #expect(!Self.hasControl(run.stdout), "\(args): raw in stdout: \(run.stdout.debugDescription)")
+        }
+    }
+
     /// A descriptor fdrun opened itself is refused even though it is open:
     /// started with exactly 0, 1 and 2 and its configuration on standard
     /// input, fdrun's own descriptor 4 is the program it opened (3 was
@@ -83,9 +119,9 @@ import Testing
     @Test(arguments: [
         (["/nonexistent/program"], "fdrun: cannot open the program \"/nonexistent/program\": No such file or directory\n"),
         (["/tmp"], "fdrun: the program \"/tmp\" is a directory\n"),
-        ([probePathForTable, "/nonexistent.yaml"], "fdrun: cannot open the configuration /nonexistent.yaml: No such file or directory\n"),
-        (["--env", "NOEQUALS", probePathForTable], "fdrun: --env NOEQUALS: expected NAME=VALUE\n"),
-        (["--env", "=x", probePathForTable], "fdrun: --env =x: expected NAME=VALUE\n"),
+        ([probePathForTable, "/nonexistent.yaml"], "fdrun: cannot open the configuration \"/nonexistent.yaml\": No such file or directory\n"),
+        (["--env", "NOEQUALS", probePathForTable], "fdrun: --env \"NOEQUALS\": expected NAME=VALUE\n"),
+        (["--env", "=x", probePathForTable], "fdrun: --env \"=x\": expected NAME=VALUE\n"),
     ])
     func commandLine(_ arguments: [String], _ message: String) {
         let run = fdrun(arguments, stdin: "{}")
@@ -110,7 +146,7 @@ import Testing
         let path = dir.write("cfg.yaml", "- !fd stdout\n" + String(repeating: "- \(scalar)\n", count: 30))
         let run = fdrun([probePath, path])
         #expect(run.ending == .exited(127))
-        #expect(run.stderr == "fdrun: cannot start \(probePath): Argument list too long (the argdata, 3000157 bytes, cannot travel as program arguments, or names too many descriptors)\n")
+        #expect(run.stderr == "fdrun: cannot start \"\(probePath)\": Argument list too long (the argdata, 3000157 bytes, cannot travel as program arguments, or names too many descriptors)\n")
         #expect(run.stdout.isEmpty)
     }
 
@@ -132,21 +168,27 @@ import Testing
     }
 
     /// A failed run leaves an existing file opened with `mode: write`
-    /// exactly as it was: whether a later descriptor fails or the program
-    /// cannot start (it was emptied before both on the old code).
-    @Test(arguments: ["bad-fd", "bad-program"])
+    /// exactly as it was: whether a later descriptor fails, the program
+    /// cannot start, or the argdata is too large to travel (E2BIG: 300 KB
+    /// of strings, past the 256 KiB a proc_exec carries). The old code
+    /// emptied it in all three cases.
+    @Test(arguments: ["bad-fd", "bad-program", "too-large"])
     func failureKeepsFileOpenedForWriting(_ how: String) {
         let dir = TempDir()
         dir.write("keep.txt", "important\n")
         let notProgram = dir.write("not-a-program", "just text\n")
         chmod(notProgram, 0o755)
+        let b = how == "bad-fd" ? "!fd 900"
+            : how == "too-large" ? "[" + Array(repeating: String(repeating: "x", count: 100_000), count: 3)
+                .joined(separator: ", ") + "]" : "!fd 1"
         let config = dir.write("cfg.yaml", """
             a: !file {path: \(dir.path)/keep.txt, mode: write}
-            b: !fd \(how == "bad-fd" ? 900 : 1)
+            b: \(b)
             """)
-        let run = fdrun([how == "bad-fd" ? probePath : notProgram, config])
+        let run = fdrun([how == "bad-program" ? notProgram : probePath, config])
         #expect(run.ending == .exited(127))
         #expect((try? String(contentsOfFile: dir.path + "/keep.txt", encoding: .utf8)) == "important\n")
+        if how == "too-large" { #expect(run.stderr.contains("Argument list too long"), "\(run.stderr)") }
     }
 
     /// A run that starts empties an existing file opened with

@@ -146,6 +146,17 @@ int	program_spawn_raw(int execfd, const void *data, size_t datalen,
 int	program_reap(pid_t pid, int pidfd);
 
 /*
+ * Whether a launch with this data, argv[0] name (NULL: the executable's
+ * file name, counted as the longest one, NAME_MAX bytes) and environment
+ * (NULL: none) would pass the argument checks above: 0, or E2BIG, as
+ * the launch itself would decide on this machine now (RLIMIT_STACK may
+ * change).  For callers that must know before a side effect they cannot
+ * undo.
+ */
+int	program_args_fit(const void *data, size_t datalen, const char *name,
+	    char *const envp[]);
+
+/*
  * Wait for a spawned child to end and reap it: by its pidfd when pidfd
  * is one (waitid(2) with P_PIDFD), which can never take the status of
  * another process that got the same pid after someone else reaped this

@@ -105,6 +105,26 @@ public enum Program {
         fatalError("program_exec_raw returned without an error")
     }
 
+    /// Checks, without starting anything, that a launch with `argdata`
+    /// and `options` would pass the argument checks: for a caller that
+    /// must know before a side effect it cannot undo.
+    ///
+    /// An unnamed program is counted with the longest file name.
+    ///
+    /// - Throws: `E2BIG` when the tree cannot travel in the argument
+    ///   vector, as a launch would decide on this machine now.
+    public static func checkArguments(argdata: Argdata,
+                                      options: Options = Options()) throws(Errno) {
+        let bytes = argdata.serialize().bytes
+        let env = CStrings(options.environment)
+        let error = env.withPointers { envp in
+            withOptionalCString(options.name) { name in
+                bytes.withUnsafeBytes { program_args_fit($0.baseAddress, $0.count, name, envp) }
+            }
+        }
+        guard error == 0 else { throw Errno(rawValue: error) }
+    }
+
     /// Linux's `O_PATH`, which Swift's C modules do not export.
     private static let openPath: CInt = 0o10000000
 
