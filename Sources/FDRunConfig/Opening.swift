@@ -83,8 +83,8 @@ public final class OpenedDescriptors {
                 fd = executable.rawValue
             case .file(let path, let mode):
                 let (f, created) = try Self.open(path, mode, source.location)
-                if created { createdFiles.append(path) }
-                if mode == .write && !created { toTruncate.append((f, path, source.location)) }
+                if let created { createdFiles.append(created) }
+                if mode == .write && created == nil { toTruncate.append((f, path, source.location)) }
                 fd = own(f)
             case .socket(let spec):
                 fd = try own(socket(spec, source.location))
@@ -142,10 +142,12 @@ public final class OpenedDescriptors {
     }
 
     /// `!file`: never blocks (a FIFO without a writer opens at once) and
-    /// never becomes a controlling terminal. Also tells whether the file
-    /// was created (the mode allows it and it did not exist).
+    /// never becomes a controlling terminal. Also tells which file it
+    /// created, if any (the mode allows it and it did not exist): `path`,
+    /// or, as a shell's `>` does, the missing target of a dangling
+    /// symbolic link at `path`.
     static func open(_ path: String, _ mode: FileMode,
-                     _ at: SourceLocation) throws(ConfigurationError) -> (CInt, Bool) {
+                     _ at: SourceLocation) throws(ConfigurationError) -> (CInt, String?) {
         var flags = O_CLOEXEC | O_NOCTTY | O_NONBLOCK
         switch mode {
         case .read: flags |= O_RDONLY
@@ -155,10 +157,9 @@ public final class OpenedDescriptors {
         case .readwrite: flags |= O_RDWR | O_CREAT
         }
         var fd = Glibc.open(path, flags & ~O_CREAT)
-        var created = false
+        var created: String?
         if fd < 0 && errno == ENOENT && flags & O_CREAT != 0 {
-            fd = Glibc.open(path, flags | O_EXCL, 0o666)
-            created = fd >= 0
+            (fd, created) = createFollowing(path, flags)
         }
         guard fd >= 0 else {
             throw ConfigurationError(at, "!file: cannot open \(quoted(path)) for \(mode.rawValue): \(Errno(rawValue: errno))")
@@ -166,6 +167,44 @@ public final class OpenedDescriptors {
         // The program gets an ordinary blocking descriptor.
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
         return (fd, created)
+    }
+
+    /// Creates the file at `path` with `O_EXCL` (so that it is known to be
+    /// new, and can be removed again if the run fails); where `path` is a
+    /// dangling symbolic link, creates its target instead, following up
+    /// to 40 links as the kernel would. The descriptor (-1 with errno)
+    /// and the path created.
+    private static func createFollowing(_ path: String, _ flags: CInt) -> (CInt, String?) {
+        var target = path
+        for _ in 0..<40 {
+            let fd = Glibc.open(target, flags | O_EXCL, 0o666)
+            if fd >= 0 { return (fd, target) }
+            guard errno == EEXIST, let next = linkTarget(target) else { return (-1, nil) }
+            target = next
+        }
+        errno = ELOOP
+        return (-1, nil)
+    }
+
+    /// Where the symbolic link at `path` points, relative to its
+    /// directory; nil (errno set) when `path` is not a link.
+    private static func linkTarget(_ path: String) -> String? {
+        var buf = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        let n = readlink(path, &buf, buf.count - 1)
+        guard n > 0 else {
+            if errno == EINVAL { errno = EEXIST }    // not a link: it exists
+            return nil
+        }
+        // A target that is not UTF-8 is not followed (it could not be
+        // named exactly): the create fails as it did, with EEXIST.
+        guard let link = String(validating: buf[..<n].map { UInt8(bitPattern: $0) },
+                                as: UTF8.self) else {
+            errno = EEXIST
+            return nil
+        }
+        if link.hasPrefix("/") { return link }
+        let dir = path.lastIndex(of: "/").map { String(path[...$0]) } ?? ""
+        return dir + link
     }
 
     /// `!socket`: created, then bound (and listening, for stream and

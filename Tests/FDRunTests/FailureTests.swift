@@ -191,6 +191,26 @@ import Testing
         if how == "too-large" { #expect(run.stderr.contains("Argument list too long"), "\(run.stderr)") }
     }
 
+    /// `mode: write` through a dangling symbolic link creates its target,
+    /// as a shell's `>` does (chains too); a run that then fails removes
+    /// the target it created and leaves the link. Before, the create's
+    /// O_EXCL refused the link with "File exists".
+    @Test(arguments: [true, false])
+    func danglingSymlinkCreatesItsTarget(_ succeed: Bool) {
+        let dir = TempDir()
+        #expect(symlink("middle", dir.path + "/link") == 0)
+        #expect(symlink(dir.path + "/out.txt", dir.path + "/middle") == 0)
+        let config = dir.write("cfg.yaml", """
+            a: !file {path: \(dir.path)/link, mode: write}
+            b: !fd \(succeed ? 1 : 900)
+            """)
+        let run = fdrun(["/bin/true", config])
+        #expect(run.ending == .exited(succeed ? 0 : 127), "\(run.stderr)")
+        #expect(dir.exists("out.txt") == succeed)
+        var st = stat()
+        #expect(lstat(dir.path + "/link", &st) == 0 && st.st_mode & S_IFMT == S_IFLNK)
+    }
+
     /// A run that starts empties an existing file opened with
     /// `mode: write`, as a shell's `>` does.
     @Test func successfulRunTruncates() {
