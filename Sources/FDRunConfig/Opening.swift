@@ -207,6 +207,34 @@ public final class OpenedDescriptors {
         return dir + link
     }
 
+    /// connect(2) that never hangs on a server that does not accept: a
+    /// Unix socket whose listen queue is full fails at once (EAGAIN)
+    /// where a blocking connect would wait for an accept forever; a TCP
+    /// handshake is waited for (the kernel ends it with its own timeout),
+    /// its EINTR no reason to connect twice. Blocking again after.
+    private func connectNonBlocking(_ fd: CInt, _ sa: UnsafePointer<sockaddr>, _ len: socklen_t,
+                                    _ family: CInt,
+                                    _ fail: (String) -> ConfigurationError) throws(ConfigurationError) {
+        let flags = fcntl(fd, F_GETFL)
+        _ = fcntl(fd, F_SETFL, flags | O_NONBLOCK)
+        if Glibc.connect(fd, sa, len) != 0 {
+            if errno == EAGAIN && family == AF_UNIX {
+                throw fail("cannot connect (the server's listen queue is full)")
+            }
+            guard errno == EINPROGRESS || errno == EINTR else { throw fail("cannot connect") }
+            var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            while poll(&p, 1, -1) < 0 && errno == EINTR {}
+            var error: CInt = 0
+            var size = socklen_t(MemoryLayout<CInt>.size)
+            _ = getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size)
+            if error != 0 {
+                errno = error
+                throw fail("cannot connect")
+            }
+        }
+        _ = fcntl(fd, F_SETFL, flags)
+    }
+
     /// `!socket`: created, then bound (and listening, for stream and
     /// seqpacket) or connected.
     private func socket(_ spec: SocketSpec, _ at: SourceLocation) throws(ConfigurationError) -> CInt {
@@ -239,9 +267,7 @@ public final class OpenedDescriptors {
                     guard listen(fd, SOMAXCONN) == 0 else { throw fail("cannot listen") }
                 }
             case .connect:
-                var r: CInt
-                repeat { r = Glibc.connect(fd, sa, len) } while r != 0 && errno == EINTR
-                guard r == 0 else { throw fail("cannot connect") }
+                try connectNonBlocking(fd, sa, len, family, fail)
             }
             ok = true
             return fd

@@ -191,6 +191,38 @@ import Testing
         if how == "too-large" { #expect(run.stderr.contains("Argument list too long"), "\(run.stderr)") }
     }
 
+    /// Connecting to a Unix socket whose server never accepts and whose
+    /// listen queue is full fails at once with status 127; a blocking
+    /// connect waited for an accept forever (the old code timed out here).
+    @Test func connectToAFullListenQueueFailsAtOnce() throws {
+        let dir = TempDir()
+        let path = dir.path + "/full.sock"
+        var sun = sockaddr_un()
+        sun.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &sun.sun_path) { _ = strcpy($0.baseAddress!.assumingMemoryBound(to: CChar.self), path) }
+        let size = socklen_t(MemoryLayout<sockaddr_un>.size)
+        func connectTo(_ fd: CInt) -> CInt {
+            withUnsafePointer(to: &sun) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, size) } }
+        }
+        let server = socket(AF_UNIX, CInt(SOCK_STREAM.rawValue), 0)
+        defer { close(server) }
+        let bound = withUnsafePointer(to: &sun) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(server, $0, size) } }
+        try #require(bound == 0 && listen(server, 0) == 0)
+        // Fill the queue: non-blocking clients until one is refused.
+        var clients: [CInt] = []
+        defer { clients.forEach { close($0) } }
+        for _ in 0..<16 {
+            let c = socket(AF_UNIX, CInt(SOCK_STREAM.rawValue) | CInt(SOCK_NONBLOCK.rawValue), 0)
+            clients.append(c)
+            if connectTo(c) != 0 { break }
+        }
+        try #require(errno == EAGAIN, "the queue did not fill")
+        let config = dir.write("cfg.yaml", "a: !socket {connect: \(path)}\n")
+        let run = fdrun([probePath, config], timeout: 10)
+        #expect(run.ending == .exited(127))
+        #expect(run.stderr.contains("cannot connect (the server's listen queue is full)"), "\(run.stderr)")
+    }
+
     /// `mode: write` through a dangling symbolic link creates its target,
     /// as a shell's `>` does (chains too); a run that then fails removes
     /// the target it created and leaves the link. Before, the create's
