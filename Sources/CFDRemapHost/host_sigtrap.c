@@ -94,8 +94,8 @@ host_sigtrap(int sig, siginfo_t *info, void *uc)
 		return;
 	}
 	if ((o->ks_flags & SA_SIGINFO) != 0)
-		((void (*)(int, siginfo_t *, void *))o->ks_handler)(sig, info,
-		    uc);
+		((void (*)(int, siginfo_t *, void *))(void (*)(void))
+		    o->ks_handler)(sig, info, uc);
 	else
 		o->ks_handler(sig);
 }
