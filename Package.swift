@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "CFDRemapKernel", targets: ["CFDRemapKernel"]),
         .library(name: "CArgdata", targets: ["CArgdata"]),
         .library(name: "CFDRemapHost", targets: ["CFDRemapHost"]),
+        .executable(name: "fdrun", targets: ["fdrun"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-system", from: "1.8.0"),
@@ -61,7 +62,8 @@ let package = Package(
         .executableTarget(
             name: "fdremap-probe",
             dependencies: ["CFDRemapHost", "CArgdata"],
-            cSettings: [.headerSearchPath("../../include")]
+            path: "Tests/Probes/fdremap-probe",
+            cSettings: [.headerSearchPath("../../../include")]
         ),
         // The same in Swift, for the child's side of the Swift API.
         .executableTarget(
@@ -69,7 +71,8 @@ let package = Package(
             dependencies: [
                 "FDRemap",
                 .product(name: "SystemPackage", package: "swift-system"),
-            ]
+            ],
+            path: "Tests/Probes/fdremap-swift-probe"
         ),
         // fdrun's configuration: YAML to an argdata plan (pure, what the
         // fuzzer drives), and opening the plan's descriptors.
@@ -96,7 +99,8 @@ let package = Package(
         .executableTarget(
             name: "fdrun-probe",
             dependencies: ["CFDRemapHost", "CArgdata"],
-            cSettings: [.headerSearchPath("../../include")]
+            path: "Tests/Probes/fdrun-probe",
+            cSettings: [.headerSearchPath("../../../include")]
         ),
         // Examples (see README): a C program that shows what it was
         // handed, and a Swift web server on the socket it was handed.
@@ -119,37 +123,39 @@ let package = Package(
         // The libFuzzer targets (Tests/Fuzz/run.sh): the exec copy-in, the
         // argdata decoder, fdrun's configuration. Built plainly, each
         // replays the inputs named on its command line (FuzzReplay).
-        .target(name: "FuzzReplay"),
+        .target(name: "FuzzReplay", path: "Tests/Fuzz/Targets/FuzzReplay"),
         .executableTarget(
             name: "fuzz-kernel",
             dependencies: ["CFDRemapKernel", "FuzzReplay"],
-            path: "Sources/FuzzKernel"
+            path: "Tests/Fuzz/Targets/FuzzKernel"
         ),
         .executableTarget(
             name: "fuzz-argdata",
             dependencies: ["CArgdata", "FuzzReplay"],
-            path: "Sources/FuzzArgdata",
-            cSettings: [.headerSearchPath("../../include")]
+            path: "Tests/Fuzz/Targets/FuzzArgdata",
+            cSettings: [.headerSearchPath("../../../../include")]
         ),
         .target(
             name: "FuzzFDRunEntry",
-            dependencies: ["FDRunConfig", "FDRemap"]
+            dependencies: ["FDRunConfig", "FDRemap"],
+            path: "Tests/Fuzz/Targets/FuzzFDRunEntry"
         ),
         .executableTarget(
             name: "fuzz-fdrun",
             dependencies: ["FuzzFDRunEntry", "FuzzReplay"],
-            path: "Sources/FuzzFDRun"
+            path: "Tests/Fuzz/Targets/FuzzFDRun"
         ),
         // Swift's argdata decoding against the C library's reading.
         .target(
             name: "FuzzArgdataSwiftEntry",
             dependencies: ["FDRemap", "FDRemapTestSupport",
-                           .product(name: "SystemPackage", package: "swift-system")]
+                           .product(name: "SystemPackage", package: "swift-system")],
+            path: "Tests/Fuzz/Targets/FuzzArgdataSwiftEntry"
         ),
         .executableTarget(
             name: "fuzz-argdata-swift",
             dependencies: ["FuzzArgdataSwiftEntry", "FuzzReplay"],
-            path: "Sources/FuzzArgdataSwift"
+            path: "Tests/Fuzz/Targets/FuzzArgdataSwift"
         ),
         // What the test targets (and fuzz-argdata-swift) share: a seeded
         // random generator, and the C library's reading of argdata.

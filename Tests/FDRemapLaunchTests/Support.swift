@@ -87,7 +87,7 @@ final class Opened {
     }
 }
 
-/// The probe's report (see Sources/fdremap-probe/probe.c).
+/// The probe's report (see Tests/Probes/fdremap-probe/probe.c).
 struct ProbeReport {
     struct FD: Equatable {
         var cloexec: Bool

@@ -244,7 +244,7 @@ struct FileID: Hashable {
     }
 }
 
-/// What fdrun-probe wrote (see Sources/fdrun-probe/fdrun_probe.c).
+/// What fdrun-probe wrote (see Tests/Probes/fdrun-probe/fdrun_probe.c).
 struct ProbeReport {
     struct Descriptor {
         var kind: String

@@ -1,5 +1,5 @@
 // libFuzzer's entry for fdrun's YAML-to-argdata path, linked into the
-// program fuzz-fdrun (Sources/FuzzFDRun).
+// program fuzz-fdrun (Tests/Fuzz/Targets/FuzzFDRun).
 import FDRunConfig
 import FDRemap
 

@@ -1,5 +1,5 @@
 // libFuzzer's entry for Swift's argdata decoding, linked into the program
-// fuzz-argdata-swift (Sources/FuzzArgdataSwift).
+// fuzz-argdata-swift (Tests/Fuzz/Targets/FuzzArgdataSwift).
 import FDRemap
 import FDRemapTestSupport
 import SystemPackage
