@@ -10,16 +10,16 @@ import Musl
 /// The descriptors this process had when it started, which `!fd` may
 /// name: a descriptor `fdrun` opened itself (its configuration, a
 /// library's) must not reach the program by a guessed number.
-public struct InheritedDescriptors: Sendable {
+package struct InheritedDescriptors: Sendable {
     /// The open descriptors at the time of the snapshot.
-    public let numbers: Set<CInt>
+    package let numbers: Set<CInt>
 
     /// The descriptors open now. Call it first thing in `main`.
     ///
     /// Reads `/proc/self/fd` (leaving out the descriptor of the directory
     /// being read); without `/proc`, asks `fcntl(F_GETFD)` of every number
     /// below the soft `RLIMIT_NOFILE` (at most 65,536 of them).
-    public static func snapshot() -> InheritedDescriptors {
+    package static func snapshot() -> InheritedDescriptors {
         if let dir = opendir("/proc/self/fd") {
             defer { closedir(dir) }
             let own = dirfd(dir)
@@ -39,7 +39,7 @@ public struct InheritedDescriptors: Sendable {
     }
 
     /// A snapshot with the given numbers (for tests).
-    public init(numbers: Set<CInt>) {
+    package init(numbers: Set<CInt>) {
         self.numbers = numbers
     }
 }
@@ -53,9 +53,9 @@ public struct InheritedDescriptors: Sendable {
 /// `!file` opened for writing that did not exist, a Unix socket it bound),
 /// so a failed `fdrun` leaves nothing behind. Inherited
 /// descriptors are never closed.
-public final class OpenedDescriptors {
+package final class OpenedDescriptors {
     /// One descriptor per source of the plan.
-    public private(set) var descriptors: [FileDescriptor] = []
+    package private(set) var descriptors: [FileDescriptor] = []
     private var owned: [CInt] = []
     private var createdFiles: [String] = []
     /// Files opened for `mode: write` that existed: emptied only by
@@ -71,7 +71,7 @@ public final class OpenedDescriptors {
     ///   - inherited: What this process had when it started, for `!fd`.
     /// - Throws: ``ConfigurationError`` at the tag that failed, with the
     ///   path, address or number and the system's reason.
-    public init(_ plan: Plan, executable: FileDescriptor,
+    package init(_ plan: Plan, executable: FileDescriptor,
                 inherited: InheritedDescriptors) throws(ConfigurationError) {
         for source in plan.sources {
             let fd: CInt
@@ -105,7 +105,7 @@ public final class OpenedDescriptors {
     ///
     /// - Throws: ``ConfigurationError`` naming the file that could not be
     ///   emptied (the files before it in the plan are already empty).
-    public func truncate() throws(ConfigurationError) {
+    package func truncate() throws(ConfigurationError) {
         for (fd, path, location) in toTruncate {
             var r: CInt
             repeat { r = ftruncate(fd, 0) } while r != 0 && errno == EINTR
@@ -118,7 +118,7 @@ public final class OpenedDescriptors {
 
     /// The program has started with these descriptors: closing them and
     /// removing the files is no longer this object's business.
-    public func keep() {
+    package func keep() {
         owned = []
         createdFiles = []
     }
@@ -130,7 +130,7 @@ public final class OpenedDescriptors {
 
     /// `!fd N`: N must have been open when this process started (and be
     /// open still).
-    public static func checkInherited(_ n: CInt, _ inherited: InheritedDescriptors,
+    package static func checkInherited(_ n: CInt, _ inherited: InheritedDescriptors,
                                       _ at: SourceLocation) throws(ConfigurationError) {
         let name = n < 3 ? " (\(["stdin", "stdout", "stderr"][Int(n)]))" : ""
         guard fcntl(n, F_GETFD) != -1 else {

@@ -17,11 +17,11 @@ import SystemPackage
 /// `!executable` are one source each however often they appear; each
 /// `!file` and `!socket` is a file of its own (an alias of one refers to
 /// the same file).
-public struct Plan: Sendable {
+package struct Plan: Sendable {
     /// The program's argdata, with source indices as descriptors.
-    public var argdata: Argdata
+    package var argdata: Argdata
     /// Where each of the program's descriptors comes from.
-    public var sources: [DescriptorSource]
+    package var sources: [DescriptorSource]
 
     /// Reads a configuration.
     ///
@@ -34,7 +34,7 @@ public struct Plan: Sendable {
     ///   first problem: YAML syntax, an unknown tag, a malformed `!fd`,
     ///   `!file` or `!socket`, a scalar that the core schema cannot
     ///   represent, or input past one of the `limits`.
-    public init(parsing bytes: [UInt8], file: String,
+    package init(parsing bytes: [UInt8], file: String,
                 limits: Limits = Limits()) throws(ConfigurationError) {
         guard bytes.count <= limits.maximumInputBytes else {
             throw ConfigurationError(
@@ -47,7 +47,7 @@ public struct Plan: Sendable {
     }
 
     /// The argdata with each placeholder `i` replaced by `descriptors[i]`.
-    public func argdata(with descriptors: [FileDescriptor]) -> Argdata {
+    package func argdata(with descriptors: [FileDescriptor]) -> Argdata {
         precondition(descriptors.count == sources.count)
         return Self.replacing(argdata, descriptors)
     }
@@ -69,36 +69,36 @@ public struct Plan: Sendable {
 
 /// Bounds on what a configuration may ask for, so that hostile input costs
 /// bounded time and memory and fails with a clear error.
-public struct Limits: Sendable {
+package struct Limits: Sendable {
     /// The largest configuration read, in bytes (8 MiB). Linux passes at
     /// most 6 MiB of arguments, so no larger tree could travel anyway.
-    public var maximumInputBytes = 8 << 20
+    package var maximumInputBytes = 8 << 20
     /// The most values (scalars, maps and sequences) in the tree, counting
     /// an alias as everything it stands for at each use: an "alias bomb"
     /// fails when the count passes this, in time linear in the input.
-    public var maximumNodes = 1_000_000
+    package var maximumNodes = 1_000_000
     /// The deepest nesting of maps and sequences, aliases expanded: the
     /// depth that ``Argdata`` decodes (``Argdata/maximumDepth``).
-    public var maximumDepth = Argdata.maximumDepth
+    package var maximumDepth = Argdata.maximumDepth
     /// The longest scalar in bytes: one program argument (a run of bytes
     /// without NUL) holds at most 131,071 bytes on Linux.
-    public var maximumScalarBytes = 131_071
+    package var maximumScalarBytes = 131_071
 
     /// The default limits.
-    public init() {}
+    package init() {}
 }
 
 /// A place in a configuration file, for error messages (1-based).
-public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
+package struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
     /// The file's name as given (`<stdin>` for standard input).
-    public var file: String
+    package var file: String
     /// The line, from 1.
-    public var line: Int
+    package var line: Int
     /// The column in characters, from 1.
-    public var column: Int
+    package var column: Int
 
     /// A location.
-    public init(file: String, line: Int, column: Int) {
+    package init(file: String, line: Int, column: Int) {
         self.file = file
         self.line = line
         self.column = column
@@ -106,30 +106,30 @@ public struct SourceLocation: Hashable, Sendable, CustomStringConvertible {
 
     /// `file:line:column`.
     /// The file name escaped: it is the user's, and goes to a terminal.
-    public var description: String { "\(escaped(file)):\(line):\(column)" }
+    package var description: String { "\(escaped(file)):\(line):\(column)" }
 }
 
 /// A problem with a configuration, at a place in it.
-public struct ConfigurationError: Error, Hashable, Sendable, CustomStringConvertible {
+package struct ConfigurationError: Error, Hashable, Sendable, CustomStringConvertible {
     /// Where the problem is.
-    public var location: SourceLocation
+    package var location: SourceLocation
     /// What is wrong, with the offending value.
-    public var message: String
+    package var message: String
 
     /// An error at `location`.
-    public init(_ location: SourceLocation, _ message: String) {
+    package init(_ location: SourceLocation, _ message: String) {
         self.location = location
         self.message = message
     }
 
     /// `file:line:column: message`, as compilers print errors.
-    public var description: String { "\(location): \(message)" }
+    package var description: String { "\(location): \(message)" }
 }
 
 /// Where one of the program's descriptors comes from.
-public struct DescriptorSource: Hashable, Sendable {
+package struct DescriptorSource: Hashable, Sendable {
     /// The kinds of source, one per tag.
-    public enum Kind: Hashable, Sendable {
+    package enum Kind: Hashable, Sendable {
         /// `!fd N`: descriptor `N`, which `fdrun` must have inherited.
         case inherited(CInt)
         /// `!file {path: P, mode: M}`: `P` opened in mode `M`.
@@ -141,19 +141,19 @@ public struct DescriptorSource: Hashable, Sendable {
     }
 
     /// What the descriptor is.
-    public var kind: Kind
+    package var kind: Kind
     /// The tag's place in the configuration.
-    public var location: SourceLocation
+    package var location: SourceLocation
 
     /// A source.
-    public init(_ kind: Kind, at location: SourceLocation) {
+    package init(_ kind: Kind, at location: SourceLocation) {
         self.kind = kind
         self.location = location
     }
 }
 
 /// How `!file` opens its path (its `mode` key; `read` by default).
-public enum FileMode: String, Hashable, Sendable, CaseIterable {
+package enum FileMode: String, Hashable, Sendable, CaseIterable {
     /// Read-only; directories too (`O_RDONLY`).
     case read
     /// Write-only, created if missing (mode 0666 less the umask),
@@ -168,10 +168,10 @@ public enum FileMode: String, Hashable, Sendable, CaseIterable {
 }
 
 /// A `!socket`: its role, address and type.
-public struct SocketSpec: Hashable, Sendable {
+package struct SocketSpec: Hashable, Sendable {
     /// Whether the socket is bound (and, for stream and seqpacket
     /// sockets, listening) or connected.
-    public enum Role: String, Hashable, Sendable {
+    package enum Role: String, Hashable, Sendable {
         /// `bind: A`.
         case bind
         /// `connect: A`.
@@ -179,7 +179,7 @@ public struct SocketSpec: Hashable, Sendable {
     }
 
     /// The socket type (`type:`; `stream` by default).
-    public enum Kind: String, Hashable, Sendable, CaseIterable {
+    package enum Kind: String, Hashable, Sendable, CaseIterable {
         /// `SOCK_STREAM` (TCP for IP addresses).
         case stream
         /// `SOCK_DGRAM` (UDP for IP addresses).
@@ -189,14 +189,14 @@ public struct SocketSpec: Hashable, Sendable {
     }
 
     /// Bound or connected.
-    public var role: Role
+    package var role: Role
     /// The address.
-    public var address: SocketAddress
+    package var address: SocketAddress
     /// The socket type.
-    public var kind: Kind
+    package var kind: Kind
 
     /// A socket.
-    public init(_ role: Role, _ address: SocketAddress, kind: Kind = .stream) {
+    package init(_ role: Role, _ address: SocketAddress, kind: Kind = .stream) {
         self.role = role
         self.address = address
         self.kind = kind
@@ -204,7 +204,7 @@ public struct SocketSpec: Hashable, Sendable {
 }
 
 /// A socket address as a configuration writes it.
-public enum SocketAddress: Hashable, Sendable, CustomStringConvertible {
+package enum SocketAddress: Hashable, Sendable, CustomStringConvertible {
     /// A Unix socket at a path (which starts with `/`).
     case unix(String)
     /// An IPv4 address (4 bytes, network order) and port.
@@ -213,7 +213,7 @@ public enum SocketAddress: Hashable, Sendable, CustomStringConvertible {
     case inet6([UInt8], port: UInt16)
 
     /// `/path`, `a.b.c.d:port` or `[v6]:port`.
-    public var description: String {
+    package var description: String {
         switch self {
         case .unix(let path):
             return escaped(path)

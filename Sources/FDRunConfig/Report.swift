@@ -5,7 +5,7 @@ extension Plan {
     /// descriptors with its source and place in the configuration, the
     /// argdata as YAML (with the program's descriptor numbers) and its
     /// serialised size, and the environment.
-    public func report(executable: String, environment: [String]) -> String {
+    package func report(executable: String, environment: [String]) -> String {
         var out = "program: \(escaped(executable))\n"
         out += "descriptors: \(sources.count)\n"
         for (i, source) in sources.enumerated() {
@@ -27,7 +27,7 @@ extension Plan {
 
 extension DescriptorSource {
     /// One line: the tag and what it opens.
-    public var summary: String {
+    package var summary: String {
         switch kind {
         case .inherited(let n):
             let name = n < 3 ? " (\(["stdin", "stdout", "stderr"][Int(n)]))" : ""
