@@ -10,6 +10,14 @@
 #include <stdint.h>
 
 #include <argdata.h>
+
+/*
+ * The link-level name of an internal function: fdr_ad_*, so that no
+ * symbol outside the argdata_ API is one a program might also define.
+ */
+#define	AD_STR_(x)	#x
+#define	AD_STR(x)	AD_STR_(x)
+#define	AD_SYM(name)	__asm__(AD_STR(__USER_LABEL_PREFIX__) "fdr_" #name)
 #include <fdremap/subr.h>
 
 /* The type tags of the encoding (the first byte of a non-null value). */
@@ -70,22 +78,22 @@ struct argdata_t {
 
 /* argdata_subr.c: the encoding. */
 void	 ad_init_buffer(argdata_t *ad, const uint8_t *buf, size_t len,
-	    int (*convert)(void *, size_t), void *arg);
+	    int (*convert)(void *, size_t), void *arg) AD_SYM(ad_init_buffer);
 int	 ad_parse_subfield(const uint8_t **pos, size_t *rem,
-	    const uint8_t **field, size_t *fieldlen);
-size_t	 ad_prefix_len(size_t len);
-uint8_t	*ad_put_prefix(uint8_t *out, size_t len);
+	    const uint8_t **field, size_t *fieldlen) AD_SYM(ad_parse_subfield);
+size_t	 ad_prefix_len(size_t len) AD_SYM(ad_prefix_len);
+uint8_t	*ad_put_prefix(uint8_t *out, size_t len) AD_SYM(ad_put_prefix);
 int	 ad_payload(const argdata_t *ad, uint8_t tag, const uint8_t **p,
-	    size_t *n);
-void	 ad_int_trim(const uint8_t **p, size_t *n);
-size_t	 ad_int_encode(uint8_t *out, const uint8_t *raw, size_t n);
-int	 ad_utf8_next(const uint8_t *s, size_t n, uint32_t *cp);
-int	 ad_utf8_validate(const uint8_t *s, size_t n);
-uint32_t ad_get_be32(const uint8_t *p);
-void	 ad_put_be32(uint8_t *p, uint32_t v);
+	    size_t *n) AD_SYM(ad_payload);
+void	 ad_int_trim(const uint8_t **p, size_t *n) AD_SYM(ad_int_trim);
+size_t	 ad_int_encode(uint8_t *out, const uint8_t *raw, size_t n) AD_SYM(ad_int_encode);
+int	 ad_utf8_next(const uint8_t *s, size_t n, uint32_t *cp) AD_SYM(ad_utf8_next);
+int	 ad_utf8_validate(const uint8_t *s, size_t n) AD_SYM(ad_utf8_validate);
+uint32_t ad_get_be32(const uint8_t *p) AD_SYM(ad_get_be32);
+void	 ad_put_be32(uint8_t *p, uint32_t v) AD_SYM(ad_put_be32);
 int	 ad_timestamp_split(const uint8_t *p, size_t n, int64_t *sec,
-	    uint32_t *nsec);
-bool	 ad_is_container(const argdata_t *ad, uint8_t *tag);
+	    uint32_t *nsec) AD_SYM(ad_timestamp_split);
+bool	 ad_is_container(const argdata_t *ad, uint8_t *tag) AD_SYM(ad_is_container);
 
 /*
  * argdata_walk.c: a depth-first walk over a value in the order of its
@@ -144,9 +152,9 @@ struct ad_walk {
 	struct ad_frame	 w_inline[AD_WALK_INLINE];
 };
 
-void	 ad_walk_init(struct ad_walk *w, const argdata_t *root);
-enum ad_event ad_walk_next(struct ad_walk *w);
-void	 ad_walk_fini(struct ad_walk *w);
-const struct ad_frame *ad_walk_top(const struct ad_walk *w);
+void	 ad_walk_init(struct ad_walk *w, const argdata_t *root) AD_SYM(ad_walk_init);
+enum ad_event ad_walk_next(struct ad_walk *w) AD_SYM(ad_walk_next);
+void	 ad_walk_fini(struct ad_walk *w) AD_SYM(ad_walk_fini);
+const struct ad_frame *ad_walk_top(const struct ad_walk *w) AD_SYM(ad_walk_top);
 
 #endif /* !_ARGDATA_IMPL_H_ */

@@ -110,16 +110,16 @@ struct hostfile {
  * host_program.c: the activator that starts the real program, and the
  * launch of both forms (a spawn with *pid when spawn, else an exec).
  */
-extern const struct fileops host_fileops;
+extern const struct fileops host_fileops FDR_SYM(host_fileops);
 int	host_launch(int execfd, const void *data, size_t datalen,
 	    const int *fds, size_t fdslen, const struct program_attr *attr,
-	    bool spawn, pid_t *pid);
+	    bool spawn, pid_t *pid) FDR_SYM(host_launch);
 
 /* host_model.c */
 int	host_model_exec(struct host_launch *hl, int execfd, const void *data,
-	    size_t datalen, const int *fds, size_t fdslen);
+	    size_t datalen, const int *fds, size_t fdslen) FDR_SYM(host_model_exec);
 HOST_CHILD int host_fdwalk(int dirfd, void *buf, size_t buflen,
-	    int (*fn)(int fd, void *arg), void *arg);
+	    int (*fn)(int fd, void *arg), void *arg) FDR_SYM(host_fdwalk);
 
 /* One step of the descriptor shuffle, run by the child in order. */
 enum host_op {
@@ -163,9 +163,9 @@ struct host_plan {
 
 /* host_plan.c */
 int	host_plan_args(struct host_plan *hp, const struct image_args *args,
-	    const struct program_attr *attr, int execfd);
-int	host_plan_fds(struct host_plan *hp, int *src, int n, int execfd);
-void	host_plan_free(struct host_plan *hp);
+	    const struct program_attr *attr, int execfd) FDR_SYM(host_plan_args);
+int	host_plan_fds(struct host_plan *hp, int *src, int n, int execfd) FDR_SYM(host_plan_fds);
+void	host_plan_free(struct host_plan *hp) FDR_SYM(host_plan_free);
 
 /*
  * host_sigtrap.c: the caller's handlers kept off the exec form's helper:
@@ -173,11 +173,11 @@ void	host_plan_free(struct host_plan *hp);
  * announced by the helper first thing, disarmed by the caller after a
  * failed exec, which then has the signals the helper took queued.
  */
-void	host_sigtrap_arm(void);
-HOST_CHILD void host_sigtrap_helper(void);
-void	host_sigtrap_disarm(void);
+void	host_sigtrap_arm(void) FDR_SYM(host_sigtrap_arm);
+HOST_CHILD void host_sigtrap_helper(void) FDR_SYM(host_sigtrap_helper);
+void	host_sigtrap_disarm(void) FDR_SYM(host_sigtrap_disarm);
 
 /* host_child.c */
-int	host_start(struct host_plan *hp, pid_t *pidp);
+int	host_start(struct host_plan *hp, pid_t *pidp) FDR_SYM(host_start);
 
 #endif /* !_HOST_INTERNAL_H_ */

@@ -98,7 +98,7 @@ fd_get_lastfile_unlocked(struct filedesc *fdp)
 #endif
 
 /* The last reference's work: close hook and free.  kern_file.c. */
-int	fdrop_last(struct file *fp, struct thread *td);
+int	fdrop_last(struct file *fp, struct thread *td) FDR_SYM(fdrop_last);
 
 /* fdrop(), inlined into the hot release loops. */
 static inline int
@@ -133,16 +133,16 @@ fdrop_n(struct file *fp, unsigned int k, struct thread *td)
 #define	NDBIT(x)	((NDSLOTTYPE)1 << ((x) % NDENTRIES))
 
 /* kern_descrip.c */
-struct filedesc	*fdinit(void);
-struct filedesc	*fdalloc_table(size_t nslots);
-void		 fdfree_table(struct filedesc *fdp);
-struct filedesc	*fdcopy(struct filedesc *fdp);
+struct filedesc	*fdinit(void) FDR_SYM(fdinit);
+struct filedesc	*fdalloc_table(size_t nslots) FDR_SYM(fdalloc_table);
+void		 fdfree_table(struct filedesc *fdp) FDR_SYM(fdfree_table);
+struct filedesc	*fdcopy(struct filedesc *fdp) FDR_SYM(fdcopy);
 void		 fdrelease_slots(struct filedescent *fde, size_t n,
-		    struct thread *td);
-void		 fddrop(struct filedesc *fdp, struct thread *td);
-void		 fdescfree(struct thread *td);
-void		 filecaps_fill(struct filecaps *fcaps);
-int		 filecaps_copy(const struct filecaps *src, struct filecaps *dst);
-void		 filecaps_free(struct filecaps *fcaps);
+		    struct thread *td) FDR_SYM(fdrelease_slots);
+void		 fddrop(struct filedesc *fdp, struct thread *td) FDR_SYM(fddrop);
+void		 fdescfree(struct thread *td) FDR_SYM(fdescfree);
+void		 filecaps_fill(struct filecaps *fcaps) FDR_SYM(filecaps_fill);
+int		 filecaps_copy(const struct filecaps *src, struct filecaps *dst) FDR_SYM(filecaps_copy);
+void		 filecaps_free(struct filecaps *fcaps) FDR_SYM(filecaps_free);
 
 #endif /* !_KERN_INTERNAL_H_ */

@@ -8,6 +8,8 @@
 #ifndef _FDREMAP_FILE_H_
 #define _FDREMAP_FILE_H_
 
+
+#include <fdremap/cdefs.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,18 +68,18 @@ struct file {
 #define	FILE_ALIGN	64
 
 /* The ops of a file that was allocated but not initialised. */
-extern const struct fileops badfileops;
+extern const struct fileops badfileops FDR_SYM(badfileops);
 
 /*
  * Allocate a file with one reference, not installed in any table.  Its
  * ops are badfileops (not passable, no activator) until finit().
  * Returns 0 or ENOMEM; td is the allocating thread (may be NULL).
  */
-int	falloc_noinstall(struct thread *td, struct file **fpp);
+int	falloc_noinstall(struct thread *td, struct file **fpp) FDR_SYM(falloc_noinstall);
 
 /* Initialise a file allocated by falloc_noinstall(). */
 void	finit(struct file *fp, unsigned int flag, short type, void *data,
-	    const struct fileops *ops);
+	    const struct fileops *ops) FDR_SYM(finit);
 
 /*
  * The file's reference count, read atomically: observers (tests, the
@@ -91,12 +93,12 @@ file_count(const struct file *fp)
 }
 
 /* Take a reference on a file. */
-void	fhold(struct file *fp);
+void	fhold(struct file *fp) FDR_SYM(fhold);
 
 /*
  * Drop a reference.  The last one calls fo_close (with td, which may be
  * NULL) and frees the file; its result is returned, 0 otherwise.
  */
-int	fdrop(struct file *fp, struct thread *td);
+int	fdrop(struct file *fp, struct thread *td) FDR_SYM(fdrop);
 
 #endif /* !_FDREMAP_FILE_H_ */

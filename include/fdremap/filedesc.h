@@ -8,6 +8,8 @@
 #ifndef _FDREMAP_FILEDESC_H_
 #define _FDREMAP_FILEDESC_H_
 
+
+#include <fdremap/cdefs.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -81,9 +83,9 @@ struct filedesc {
  * reference counts still move (read them with file_count()).  The
  * functions of this header take the lock themselves.
  */
-void	filedesc_slock(struct filedesc *fdp);
-void	filedesc_xlock(struct filedesc *fdp);
-void	filedesc_unlock(struct filedesc *fdp);
+void	filedesc_slock(struct filedesc *fdp) FDR_SYM(filedesc_slock);
+void	filedesc_xlock(struct filedesc *fdp) FDR_SYM(filedesc_xlock);
+void	filedesc_unlock(struct filedesc *fdp) FDR_SYM(filedesc_unlock);
 
 /*
  * Install fp in the lowest free slot of td's table and take a reference.
@@ -94,7 +96,7 @@ void	filedesc_unlock(struct filedesc *fdp);
  * (process limit) or ENOMEM.
  */
 int	finstall(struct thread *td, struct file *fp, int *fd, int flags,
-	    struct filecaps *fcaps);
+	    struct filecaps *fcaps) FDR_SYM(finstall);
 
 /*
  * Install fp at exactly slot fd of td's table, which must be free, and
@@ -104,7 +106,7 @@ int	finstall(struct thread *td, struct file *fp, int *fd, int flags,
  * EBUSY (the slot is in use) or ENOMEM, the table unchanged on error.
  */
 int	finstall_fixed(struct thread *td, struct file *fp, int fd, int flags,
-	    struct filecaps *fcaps);
+	    struct filecaps *fcaps) FDR_SYM(finstall_fixed);
 
 /*
  * Duplicate descriptor old.  FDDUP_NORMAL takes the lowest free slot;
@@ -114,14 +116,14 @@ int	finstall_fixed(struct thread *td, struct file *fp, int fd, int flags,
  * is returned in td->td_retval[0].  Returns 0, EBADF, EMFILE or ENOMEM.
  */
 int	kern_dup(struct thread *td, unsigned int mode, int flags, int old,
-	    int new);
+	    int new) FDR_SYM(kern_dup);
 
 /*
  * Close descriptor fd of td's table: free the slot and drop the slot's
  * reference (closing the file on its last one).  Returns 0, EBADF, or
  * the error of the file's close hook.
  */
-int	kern_close(struct thread *td, int fd);
+int	kern_close(struct thread *td, int fd) FDR_SYM(kern_close);
 
 /*
  * Build a new table whose slot i is a copy of slot fds[i] of fdp, with
@@ -133,19 +135,19 @@ int	kern_close(struct thread *td, int fd);
  * reference or memory is left taken and *ret is not written.
  */
 int	fdcopy_remapped(struct filedesc *fdp, const int *fds, size_t nfds,
-	    struct filedesc **ret);
+	    struct filedesc **ret) FDR_SYM(fdcopy_remapped);
 
 /*
  * Make fdp, built by fdcopy_remapped(), td's table and release the old
  * one (only td's reference when it is shared).  Cannot fail.
  */
-void	fdinstall_remapped(struct thread *td, struct filedesc *fdp);
+void	fdinstall_remapped(struct thread *td, struct filedesc *fdp) FDR_SYM(fdinstall_remapped);
 
 /*
  * Free a table built by fdcopy_remapped() that was never installed:
  * drop each slot's reference and free capabilities and table.
  */
-void	fdescfree_remapped(struct filedesc *fdp);
+void	fdescfree_remapped(struct filedesc *fdp) FDR_SYM(fdescfree_remapped);
 
 /*
  * Check the table's invariants under its shared lock.  Returns 0 or the
@@ -155,6 +157,6 @@ void	fdescfree_remapped(struct filedesc *fdp);
  * fd_freefile; 5 an ioctl array and its length agree; 6 every used
  * slot's file has references.  Meant for tests and assertions.
  */
-int	fdcheck(struct filedesc *fdp);
+int	fdcheck(struct filedesc *fdp) FDR_SYM(fdcheck);
 
 #endif /* !_FDREMAP_FILEDESC_H_ */

@@ -4,6 +4,8 @@
 #ifndef _FDREMAP_IMGACT_H_
 #define _FDREMAP_IMGACT_H_
 
+
+#include <fdremap/cdefs.h>
 #include <stddef.h>
 
 struct filedesc;
@@ -42,10 +44,10 @@ struct image_args {
  * stays allocated or referenced and *args is zeroed.
  */
 int	exec_copyin_data_fds(struct thread *td, struct image_args *args,
-	    const void *data, size_t datalen, const int *fds, size_t fdslen);
+	    const void *data, size_t datalen, const int *fds, size_t fdslen) FDR_SYM(exec_copyin_data_fds);
 
 /* Free what exec_copyin_data_fds() left in args, the new table too. */
-void	exec_free_args(struct image_args *args);
+void	exec_free_args(struct image_args *args) FDR_SYM(exec_free_args);
 
 /*
  * CloudABI's exec: copy in, look up fd in the current table (EBADF when
@@ -55,6 +57,6 @@ void	exec_free_args(struct image_args *args);
  * process keeps its table exactly as it was.  Returns 0 or an errno.
  */
 int	proc_exec(struct thread *td, int fd, const void *data, size_t datalen,
-	    const int *fds, size_t fdslen);
+	    const int *fds, size_t fdslen) FDR_SYM(proc_exec);
 
 #endif /* !_FDREMAP_IMGACT_H_ */

@@ -8,6 +8,8 @@
 #ifndef _FDREMAP_PROC_H_
 #define _FDREMAP_PROC_H_
 
+
+#include <fdremap/cdefs.h>
 struct filedesc;
 struct thread;
 
@@ -26,7 +28,7 @@ struct thread {
 #define	PROC_MAXFD_DEFAULT	(1 << 30)
 
 /* A new process with an empty table; NULL when out of memory. */
-struct thread	*proc_create(void);
+struct thread	*proc_create(void) FDR_SYM(proc_create);
 
 /*
  * A child of td's process.  share_table non-zero shares the table (one
@@ -34,12 +36,12 @@ struct thread	*proc_create(void);
  * passable file (one more reference each), capabilities and flags,
  * close-on-exec included, and the umask.  NULL when out of memory.
  */
-struct thread	*proc_fork(struct thread *td, int share_table);
+struct thread	*proc_fork(struct thread *td, int share_table) FDR_SYM(proc_fork);
 
 /*
  * Destroy the process: release its table (closing every file whose last
  * reference it held, when the table is not shared) and free it.
  */
-void		 proc_destroy(struct thread *td);
+void		 proc_destroy(struct thread *td) FDR_SYM(proc_destroy);
 
 #endif /* !_FDREMAP_PROC_H_ */

@@ -11,6 +11,8 @@
 #ifndef _FDREMAP_SUBR_H_
 #define _FDREMAP_SUBR_H_
 
+
+#include <fdremap/cdefs.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -30,7 +32,7 @@ void	 fdr_free(void *ptr);
  * (ENOSYS, EPERM under seccomp) through a pipe, which can also fail with
  * EMFILE or ENFILE.
  */
-int	copyin(const void *uaddr, void *kaddr, size_t len);
+int	copyin(const void *uaddr, void *kaddr, size_t len) FDR_SYM(copyin);
 
 /* Test hook: make this thread's copyin() use the pipe path (on != 0). */
 void	fdr_copyin_force_pipe(int on);
