@@ -168,12 +168,14 @@ let package = Package(
         // C the tests need and Swift cannot call (clone3 with set_tid).
         .target(
             name: "CFDRemapTestHooks",
+            dependencies: ["CFDRemapKernel"],
             path: "Tests/CFDRemapTestHooks"
         ),
         .testTarget(
             name: "FDRemapKernelTests",
             dependencies: [
                 "FDRemapTestSupport",
+                "CFDRemapTestHooks",
                 "FDRemap",
                 "CFDRemapKernel",
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -183,6 +185,7 @@ let package = Package(
             name: "FDRemapArgdataTests",
             dependencies: [
                 "FDRemapTestSupport",
+                "CFDRemapTestHooks",
                 "FDRemap",
                 "CArgdata",
                 "CFDRemapKernel",

@@ -28,6 +28,7 @@
 
 #include <fdremap/kernel.h>
 #include <fdremap/program.h>
+#include <fdremap/testing.h>
 
 /*
  * The child runs in the caller's memory, so it must not run sanitizer

@@ -23,13 +23,6 @@ filedesc_slock(struct filedesc *fdp)
 }
 
 void
-filedesc_xlock(struct filedesc *fdp)
-{
-
-	FILEDESC_XLOCK(fdp);
-}
-
-void
 filedesc_unlock(struct filedesc *fdp)
 {
 

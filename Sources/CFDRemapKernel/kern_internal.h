@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include <fdremap/kernel.h>
+#include <fdremap/testing.h>
 
 _Static_assert(sizeof(pthread_rwlock_t) <= sizeof(struct fd_lock),
     "struct fd_lock cannot hold a pthread_rwlock_t");

@@ -22,7 +22,6 @@ struct fail_point {
 
 static _Thread_local struct fail_point fail_points[FDR_FAIL_NPOINTS];
 static _Thread_local int64_t mem_inuse_thread;
-static int64_t mem_inuse_total;
 
 /*
  * Count a call at fail point p; true when this is the call that must
@@ -77,7 +76,6 @@ mem_account(int64_t n)
 {
 
 	mem_inuse_thread += n;
-	__atomic_fetch_add(&mem_inuse_total, n, __ATOMIC_RELAXED);
 }
 
 /* Count a block just allocated (NULL is ignored) and return it. */
@@ -524,10 +522,3 @@ fdr_mem_inuse_thread(void)
 	return (mem_inuse_thread);
 }
 
-/* Bytes allocated through fdr_*alloc and not freed, by all threads. */
-int64_t
-fdr_mem_inuse(void)
-{
-
-	return (__atomic_load_n(&mem_inuse_total, __ATOMIC_RELAXED));
-}

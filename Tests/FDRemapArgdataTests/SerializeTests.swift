@@ -1,6 +1,7 @@
 // Descriptor renumbering and de-duplication, the size query, the linear
 // fallback of the descriptor table, and depth: trees and buffers nested
 // 100,000 levels, walked with and without memory for the walker's stack.
+import CFDRemapTestHooks
 import CArgdata
 import CFDRemapKernel
 import FDRemap

@@ -1,6 +1,7 @@
 // The stream reader and writer over real socketpairs and pipes, with real
 // descriptors crossing: identity checked by fstat and by writing through
 // them; every error path releases what it received.
+import CFDRemapTestHooks
 import CArgdata
 import CFDRemapKernel
 import FDRemap

@@ -1,3 +1,4 @@
+import CFDRemapTestHooks
 import Testing
 import SystemPackage
 import CFDRemapKernel

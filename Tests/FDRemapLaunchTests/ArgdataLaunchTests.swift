@@ -3,6 +3,7 @@
 // program_getargdata, each checked on real children that read their tree
 // back (the C probe through program_getargdata, the Swift probe through
 // Argdata.current) and report it with their descriptor tables.
+import CFDRemapTestHooks
 import CArgdata
 import CFDRemapHost
 import CFDRemapKernel

@@ -2,6 +2,7 @@
 // CLOSE_RANGE_CLOEXEC, plain close_range, walking /proc/self/fd, brute
 // force) forced in turn, and descriptors that other threads open without
 // O_CLOEXEC while launches are under way never reach a child.
+import CFDRemapTestHooks
 import CFDRemapHost
 import Glibc
 import Synchronization

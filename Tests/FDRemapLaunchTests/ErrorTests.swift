@@ -2,6 +2,7 @@
 // test) so that it can check exactly that the failure left nothing
 // behind: the same descriptors (from /proc/self/fd), no child process
 // and no zombie, no C memory.  The order of errors is the model's.
+import CFDRemapTestHooks
 import CFDRemapHost
 import CFDRemapKernel
 import Glibc

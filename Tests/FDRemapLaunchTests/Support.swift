@@ -1,5 +1,6 @@
 // Shared helpers of the launcher's tests: descriptors the tests own, the
 // probe program and its reports, and snapshots of this process's table.
+import CFDRemapTestHooks
 import CFDRemapHost
 import CFDRemapKernel
 import Glibc

@@ -84,7 +84,6 @@ struct filedesc {
  * functions of this header take the lock themselves.
  */
 void	filedesc_slock(struct filedesc *fdp) FDR_SYM(filedesc_slock);
-void	filedesc_xlock(struct filedesc *fdp) FDR_SYM(filedesc_xlock);
 void	filedesc_unlock(struct filedesc *fdp) FDR_SYM(filedesc_unlock);
 
 /*

@@ -88,7 +88,7 @@
  * pa_name	argv[0]; NULL: the file name of execfd (from /proc/self/fd),
  *		or "program" when that is unknown.
  * pa_envp	the environment, a NULL-terminated array; NULL: empty.
- * pa_flags	PROGRAM_TEST_* hooks (0 in production).
+ * pa_flags	0; tests set PROGRAM_TEST_* hooks (fdremap/testing.h).
  * pa_closedby	if not NULL, receives how the child closed the descriptors
  *		it does not pass (PROGRAM_CLOSED_*), for tests.
  * pa_pidfd	if not NULL, receives a pidfd of the spawned child, made
@@ -104,21 +104,11 @@ struct program_attr {
 	int		*pa_pidfd;
 };
 
-/*
- * Test hooks: force each fallback of "close the rest", as if the
- * facility were missing on this kernel.  They nest: without /proc the
- * child brute-forces (closing every descriptor up to RLIMIT_NOFILE), and
- * the caller finds its highest descriptor by probing with poll(2).
- */
-#define	PROGRAM_TEST_NOCLOEXECRANGE	0x01	/* CLOSE_RANGE_CLOEXEC: EINVAL */
-#define	PROGRAM_TEST_NOCLOSERANGE	0x02	/* close_range(2): ENOSYS */
-#define	PROGRAM_TEST_NOPROCFS		0x04	/* /proc/self/fd: ENOENT */
-
 /* How the rest was closed (*pa_closedby). */
 #define	PROGRAM_CLOSED_CLOEXECRANGE	1	/* close_range(CLOSE_RANGE_CLOEXEC) */
 #define	PROGRAM_CLOSED_RANGE		2	/* close_range() around execfd */
 #define	PROGRAM_CLOSED_PROCFS		3	/* walking /proc/self/fd */
-#define	PROGRAM_CLOSED_BRUTE		4	/* close() up to RLIMIT_NOFILE */
+#define	PROGRAM_CLOSED_BRUTE		4	/* close() of every number */
 
 /*
  * Start the program at execfd as a child with descriptors fds and the

@@ -1,11 +1,14 @@
 /*
- * fdremap_testhooks.h: what the tests need from C that Swift cannot
- * reach (a variadic system call), kept out of the product.
+ * fdremap_testhooks.h: what the tests need from C: the libraries' test
+ * hooks, and what Swift cannot reach (a variadic system call).
  */
 #ifndef _FDREMAP_TESTHOOKS_H_
 #define _FDREMAP_TESTHOOKS_H_
 
 #include <sys/types.h>
+
+/* The libraries' own hooks: fault injection, pa_flags. */
+#include <fdremap/testing.h>
 
 /*
  * A child of the caller with exactly process ID pid (clone3(2)'s

@@ -79,6 +79,7 @@
 
 #include <argdata.h>
 #include <fdremap/program.h>
+#include <fdremap/testing.h>
 
 extern char **environ;
 

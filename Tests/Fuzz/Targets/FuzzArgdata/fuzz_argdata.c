@@ -15,6 +15,7 @@
 #define	_GNU_SOURCE
 #include <argdata.h>
 #include <fdremap/subr.h>
+#include <fdremap/testing.h>
 #include <fuzz_replay.h>
 
 #include <errno.h>

@@ -13,6 +13,7 @@
  */
 #define	_GNU_SOURCE
 #include <fdremap.h>
+#include <fdremap/testing.h>
 #include <fuzz_replay.h>
 
 #include <errno.h>

@@ -1,0 +1,49 @@
+/*
+ * fdremap/testing.h: hooks for tests, not part of the API.  No public
+ * header includes this one; the libraries' sources and the tests do.
+ *
+ * Fault injection for the kernel model's allocator and copy-in (fail
+ * points and the per-thread count are thread-local: arming one in a test
+ * does not disturb tests running on other threads), and program_attr's
+ * pa_flags, which force the launcher's fallbacks.
+ */
+#ifndef _FDREMAP_TESTING_H_
+#define _FDREMAP_TESTING_H_
+
+#include <stdint.h>
+
+/* Test hook: make this thread's copyin() use the pipe path (on != 0). */
+void	fdr_copyin_force_pipe(int on);
+
+/* Fail points. */
+#define	FDR_FAIL_MALLOC	0	/* fdr_*alloc return NULL (ENOMEM) */
+#define	FDR_FAIL_COPYIN	1	/* copyin() returns EFAULT */
+#define	FDR_FAIL_NPOINTS 2
+
+/*
+ * Arm a fail point on the calling thread: the k-th call from now fails
+ * (k >= 1) and later calls succeed again; k == 0 disarms.
+ */
+void	fdr_fail_arm(int point, uint64_t k);
+
+/* Calls that reached the fail point on this thread since it was armed. */
+uint64_t fdr_fail_calls(int point);
+
+/* Whether the armed failure has fired on this thread. */
+int	fdr_fail_fired(int point);
+
+/* Bytes allocated and not yet freed by this thread. */
+int64_t	fdr_mem_inuse_thread(void);
+
+/*
+ * Test hooks: force each fallback of "close the rest", as if the
+ * facility were missing on this kernel.  They nest: without /proc the
+ * child brute-forces (closing every number up to the hard RLIMIT_NOFILE
+ * and past every source), and
+ * the caller finds its highest descriptor by probing with poll(2).
+ */
+#define	PROGRAM_TEST_NOCLOEXECRANGE	0x01	/* CLOSE_RANGE_CLOEXEC: EINVAL */
+#define	PROGRAM_TEST_NOCLOSERANGE	0x02	/* close_range(2): ENOSYS */
+#define	PROGRAM_TEST_NOPROCFS		0x04	/* /proc/self/fd: ENOENT */
+
+#endif /* !_FDREMAP_TESTING_H_ */
