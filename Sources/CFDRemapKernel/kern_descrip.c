@@ -276,7 +276,7 @@ fdalloc(struct thread *td, int minfd, int *result)
 	struct filedesc *fdp = td->td_proc->p_fd;
 	int fd, maxfd, error;
 
-	maxfd = td->td_proc->p_maxfd;
+	maxfd = lim_nofile(td->td_proc);
 	if (minfd < fdp->fd_freefile)
 		minfd = fdp->fd_freefile;
 	if (minfd >= maxfd)
@@ -355,7 +355,7 @@ finstall_fixed(struct thread *td, struct file *fp, int fd, int flags,
     struct filecaps *fcaps)
 {
 	struct filedesc *fdp = td->td_proc->p_fd;
-	int error = 0, maxfd = td->td_proc->p_maxfd;
+	int error = 0, maxfd = lim_nofile(td->td_proc);
 
 	if (fd < 0 || fd >= maxfd) {
 		if (fcaps != NULL)
@@ -388,7 +388,7 @@ kern_dup(struct thread *td, unsigned int mode, int flags, int old, int new)
 	struct filedescent *oldfde, *newfde;
 	struct file *fp, *delfp = NULL;
 	struct filecaps caps;
-	int error, maxfd = td->td_proc->p_maxfd;
+	int error, maxfd = lim_nofile(td->td_proc);
 
 	if (mode != FDDUP_NORMAL && mode != FDDUP_FIXED)
 		return (EINVAL);

@@ -65,7 +65,7 @@ proc_fork(struct thread *td, int share_table)
 		return (NULL);
 	}
 	child->td_proc->p_fd = fdp;
-	child->td_proc->p_maxfd = td->td_proc->p_maxfd;
+	lim_set_nofile(child->td_proc, lim_nofile(td->td_proc));
 	return (child);
 }
 

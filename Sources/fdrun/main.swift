@@ -144,7 +144,7 @@ struct FDRun: ParsableCommand {
     /// emptied.
     func openProgram() throws -> CInt {
         let shown = quoted(executable)
-        let oPath: CInt = 0o10000000   // Linux's O_PATH, not exported to Swift
+        let oPath = Program.openPath
         let probe = open(executable, oPath | O_CLOEXEC)
         guard probe >= 0 else {
             throw Failure(message: "fdrun: cannot open the program \(shown): \(Errno(rawValue: errno))")

@@ -114,4 +114,39 @@ func runThreads(_ bodies: [@Sendable () -> Void]) {
         }
         #expect(files.liveCount == 0)
     }
+
+    /// The limit lowered and raised again by one thread while another
+    /// opens and closes: every open either fits the limit it read or
+    /// fails with EMFILE (ThreadSanitizer in CI sees no race on it).
+    @Test func limitChangedWhileOthersOpen() throws {
+        let shared = SharedProcess(try ModelProcess())
+        let stop = Atomic<Bool>(false)
+        let refused = Atomic<Int>(0)
+        runThreads([
+            {
+                var i = 0
+                while !stop.load(ordering: .relaxed) {
+                    shared.p.descriptorLimit = i % 2 == 0 ? 4 : 1 << 20
+                    i += 1
+                }
+            },
+            {
+                var fds: [Int32] = []
+                for _ in 0..<20_000 {
+                    do throws(Errno) {
+                        fds.append(try shared.p.open())
+                        if fds.count > 8 { try shared.p.close(fds.removeFirst()) }
+                    } catch {
+                        #expect(error == .tooManyOpenFiles)
+                        refused.add(1, ordering: .relaxed)
+                    }
+                }
+                stop.store(true, ordering: .relaxed)
+                for fd in fds { try? shared.p.close(fd) }
+            },
+        ])
+        #expect(refused.load(ordering: .relaxed) > 0, "the limit never bit")
+        shared.p.descriptorLimit = 1 << 20
+        #expect(shared.p.table.slots.allSatisfy { $0 == nil })
+    }
 }

@@ -8,8 +8,8 @@
 #ifndef _FDREMAP_PROC_H_
 #define _FDREMAP_PROC_H_
 
-
 #include <fdremap/cdefs.h>
+
 struct filedesc;
 struct thread;
 
@@ -26,6 +26,25 @@ struct thread {
 
 /* Default p_maxfd: large enough for the benchmarks' 16M-slot tables. */
 #define	PROC_MAXFD_DEFAULT	(1 << 30)
+
+/*
+ * The model's RLIMIT_NOFILE of p, read and set atomically: one thread
+ * may lower it while others open descriptors, as setrlimit(2) may.  A
+ * call that has read the limit goes by what it read.
+ */
+static inline int
+lim_nofile(const struct proc *p)
+{
+
+	return (__atomic_load_n(&p->p_maxfd, __ATOMIC_RELAXED));
+}
+
+static inline void
+lim_set_nofile(struct proc *p, int n)
+{
+
+	__atomic_store_n(&p->p_maxfd, n, __ATOMIC_RELAXED);
+}
 
 /* A new process with an empty table; NULL when out of memory. */
 struct thread	*proc_create(void) FDR_SYM(proc_create);

@@ -59,11 +59,12 @@ public struct ModelProcess: ~Copyable, @unchecked Sendable {
     }
 
     /// The highest descriptor number plus one that the process may use,
-    /// the model's `RLIMIT_NOFILE`.
+    /// the model's `RLIMIT_NOFILE`. Read and set atomically: it may be
+    /// lowered while other threads open descriptors.
     public var descriptorLimit: Int {
-        get { Int(td.pointee.td_proc.pointee.p_maxfd) }
+        get { Int(lim_nofile(td.pointee.td_proc)) }
         nonmutating set {
-            td.pointee.td_proc.pointee.p_maxfd = Int32(clamping: newValue)
+            lim_set_nofile(td.pointee.td_proc, Int32(clamping: newValue))
         }
     }
 

@@ -14,13 +14,14 @@ public enum Termination: Hashable, Sendable {
     /// core dump.
     case signaled(CInt, coreDumped: Bool)
 
-    /// The termination that a `waitpid` status describes.
+    /// The termination that a `waitpid` status describes (decoded by
+    /// the C library's macros).
     init(waitStatus status: CInt) {
-        let signal = status & 0x7f
-        if signal == 0 {
-            self = .exited((status >> 8) & 0xff)
+        var value: CInt = 0, core: CInt = 0
+        if fdr_swift_wstatus(status, &value, &core) != 0 {
+            self = .exited(value)
         } else {
-            self = .signaled(signal, coreDumped: status & 0x80 != 0)
+            self = .signaled(value, coreDumped: core != 0)
         }
     }
 }

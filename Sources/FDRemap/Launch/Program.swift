@@ -125,8 +125,8 @@ public enum Program {
         guard error == 0 else { throw Errno(rawValue: error) }
     }
 
-    /// Linux's `O_PATH`, which Swift's C modules do not export.
-    private static let openPath: CInt = 0o10000000
+    /// Linux's `O_PATH`, from the C headers (Swift's Glibc lacks it).
+    package static let openPath: CInt = fdr_swift_o_path()
 
     private static func openExecutable(_ path: FilePath) throws(Errno) -> CInt {
         let fd = path.withPlatformString { open($0, openPath | O_CLOEXEC) }

@@ -227,7 +227,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	closes = 0;
 	td = proc_create();
 	CHECK(td != NULL);
-	td->td_proc->p_maxfd = 1 + take(&in) % MAXSLOTS;
+	lim_set_nofile(td->td_proc, (int)(1 + take(&in) % MAXSLOTS));
 	build(td, &in, &opened);
 	CHECK(fdcheck(td->td_proc->p_fd) == 0);
 	check_balanced(td->td_proc->p_fd);
