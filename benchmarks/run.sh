@@ -7,8 +7,18 @@
 #   benchmarks/run.sh --filter 'Remap\.1M\..*'   any package-benchmark
 #                                          options are passed through
 #
+#   benchmarks/run.sh --help               this text; builds and runs nothing
+#
 # The raw export stays in benchmarks/.results/ (not committed).
 set -euo pipefail
+for arg in "$@"; do
+	case "$arg" in
+	-h | --help)
+		sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
+		exit 0
+		;;
+	esac
+done
 here="$(cd "$(dirname "$0")" && pwd)"
 out="$here/.results"
 mkdir -p "$out"

@@ -47,6 +47,21 @@ struct timespec;
 
 /* A value.  Only ever handled through pointers. */
 #ifndef argdata_t
+/*
+ * The first byte of an encoded value that is not null (argdata.md).  Not
+ * in the reference header: an addition for encoders written elsewhere
+ * (the Swift module's), so that the tags have one definition.
+ */
+#define	ARGDATA_TAG_BINARY	1
+#define	ARGDATA_TAG_BOOL	2
+#define	ARGDATA_TAG_FD		3
+#define	ARGDATA_TAG_FLOAT	4
+#define	ARGDATA_TAG_INT		5
+#define	ARGDATA_TAG_MAP		6
+#define	ARGDATA_TAG_SEQ		7
+#define	ARGDATA_TAG_STR		8
+#define	ARGDATA_TAG_TIMESTAMP	9
+
 typedef struct argdata_t argdata_t;
 #define	argdata_t argdata_t
 #endif

@@ -20,16 +20,16 @@
 #define	AD_SYM(name)	__asm__(AD_STR(__USER_LABEL_PREFIX__) "fdr_" #name)
 #include <fdremap/subr.h>
 
-/* The type tags of the encoding (the first byte of a non-null value). */
-#define	ADT_BINARY	1
-#define	ADT_BOOL	2
-#define	ADT_FD		3
-#define	ADT_FLOAT	4
-#define	ADT_INT		5
-#define	ADT_MAP		6
-#define	ADT_SEQ		7
-#define	ADT_STR		8
-#define	ADT_TIMESTAMP	9
+/* The type tags of the encoding, by their short names. */
+#define	ADT_BINARY	ARGDATA_TAG_BINARY
+#define	ADT_BOOL	ARGDATA_TAG_BOOL
+#define	ADT_FD		ARGDATA_TAG_FD
+#define	ADT_FLOAT	ARGDATA_TAG_FLOAT
+#define	ADT_INT		ARGDATA_TAG_INT
+#define	ADT_MAP		ARGDATA_TAG_MAP
+#define	ADT_SEQ		ARGDATA_TAG_SEQ
+#define	ADT_STR		ARGDATA_TAG_STR
+#define	ADT_TIMESTAMP	ARGDATA_TAG_TIMESTAMP
 
 /* The descriptor index that means "no descriptor". */
 #define	AD_FD_INVALID	UINT32_C(0xffffffff)

@@ -12,6 +12,10 @@
 # an input to the seeds, copy it into Tests/Fuzz/<target>).  A crash
 # leaves its input in .build/fuzz/ and fails the run.
 set -euo pipefail
+if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
+	sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+	exit 0
+fi
 cd "$(dirname "$0")/../.."
 seconds=${1:-60}
 shift || true

@@ -189,11 +189,14 @@ extension Argdata {
     }
 }
 
-/// The tags of the encoding (argdata.md), the first byte of a value.
+/// The tags of the encoding (argdata.md), the first byte of a value:
+/// argdata.h's `ARGDATA_TAG_*`, the one definition.
 enum ArgdataTag {
-    static let binary: UInt8 = 1, bool: UInt8 = 2, fd: UInt8 = 3, float: UInt8 = 4
-    static let int: UInt8 = 5, map: UInt8 = 6, seq: UInt8 = 7, str: UInt8 = 8
-    static let timestamp: UInt8 = 9
+    static let binary = UInt8(ARGDATA_TAG_BINARY), bool = UInt8(ARGDATA_TAG_BOOL)
+    static let fd = UInt8(ARGDATA_TAG_FD), float = UInt8(ARGDATA_TAG_FLOAT)
+    static let int = UInt8(ARGDATA_TAG_INT), map = UInt8(ARGDATA_TAG_MAP)
+    static let seq = UInt8(ARGDATA_TAG_SEQ), str = UInt8(ARGDATA_TAG_STR)
+    static let timestamp = UInt8(ARGDATA_TAG_TIMESTAMP)
 }
 
 /// `body` with a C tree over `bytes`, whose descriptor indices are

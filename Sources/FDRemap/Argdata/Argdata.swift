@@ -7,8 +7,10 @@ import SystemPackage
 /// exactly the descriptors that the tree references. ``serialize()`` gives
 /// the bytes and the descriptor list for `proc_exec`, with descriptors
 /// renumbered in order of first appearance; ``init(decoding:fds:)`` reads
-/// them back. Both go through the C library `CArgdata`, which is
-/// byte-compatible with CloudABI's reference library.
+/// them back. Both are written in Swift and held by the tests to the C
+/// library `CArgdata`'s bytes and reading (which is byte-compatible with
+/// CloudABI's reference library); `serialize()` calls into C once, to
+/// renumber the descriptors.
 ///
 /// ```swift
 /// let args: Argdata = ["port": 8080, "log": .fd(.standardOutput)]

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The README's examples, compiled as a reader would use them: every
+# ```swift block as a program's main.swift, type-checked against the
+# modules `swift build` made, and every ```c block that has a main()
+# built against the C libraries and run.  Needs a `swift build` first
+# (CI runs it after `swift test`).
+#
+#   Tests/Readme/check.sh [--help]
+set -euo pipefail
+if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
+	sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+	exit 0
+fi
+cd "$(dirname "$0")/../.."
+bin=$(swift build --show-bin-path)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# Each fenced block of language $1 into $tmp/$1-N.
+awk -v dir="$tmp" '
+	/^```swift$/ { lang = "swift"; n++; next }
+	/^```c$/ { lang = "c"; n++; next }
+	/^```/ { lang = ""; next }
+	lang != "" { print > (dir "/" lang "-" n) }
+' README.md
+
+swift_count=0
+for f in "$tmp"/swift-*; do
+	[ -e "$f" ] || continue
+	# Package.swift fragments are not programs.
+	grep -q '^// Package.swift' "$f" && continue
+	mkdir -p "$f.d"
+	cp "$f" "$f.d/main.swift"
+	if ! swiftc -typecheck -I "$bin/Modules" \
+	    -Xcc -fmodule-map-file=include/module.modulemap \
+	    -Xcc -fmodule-map-file=Sources/CArgdata/include/module.modulemap \
+	    -Xcc -fmodule-map-file=Sources/CFDRemapHost/include/module.modulemap \
+	    -Xcc -fmodule-map-file=.build/checkouts/swift-system/Sources/CSystem/include/module.modulemap \
+	    -Xcc -Iinclude "$f.d/main.swift" 2>"$f.log"; then
+		echo "README: a Swift example does not compile:"
+		cat "$f"
+		cat "$f.log"
+		exit 1
+	fi
+	swift_count=$((swift_count + 1))
+done
+
+c_count=0
+for f in "$tmp"/c-*; do
+	[ -e "$f" ] || continue
+	grep -q '^main(' "$f" || continue
+	cp "$f" "$f.c"
+	cc -std=c11 -Wall -Wextra -Werror -Iinclude "$f.c" \
+	    Sources/CFDRemapHost/*.c Sources/CArgdata/*.c \
+	    Sources/CFDRemapKernel/*.c -lpthread -o "$f.out"
+	"$f.out" >/dev/null
+	c_count=$((c_count + 1))
+done
+echo "README: Swift examples type-checked: $swift_count; C programs built and run: $c_count"
