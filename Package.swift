@@ -4,8 +4,9 @@
 //
 // The layers, each depending only on the ones before it:
 //   CFDRemapKernel  the kernel model in C (public headers: include/)
-//   CArgdata        argdata in C (include/argdata.h), on the kernel's
-//                   allocator only
+//   CArgdata        argdata in C (include/argdata.h), needing nothing of
+//                   the kernel model (it uses the kernel's counted
+//                   allocator only when that is linked in too)
 //   CFDRemapHost    the host launcher in C: real programs with exact
 //                   descriptor tables (include/fdremap/program.h)
 //   FDRemap         the Swift face over them
@@ -38,7 +39,6 @@ let package = Package(
         // module map points back at the top-level include/argdata.h.
         .target(
             name: "CArgdata",
-            dependencies: ["CFDRemapKernel"],
             cSettings: [.headerSearchPath("../../include")]
         ),
         // The host launcher.  Its header is include/fdremap/program.h; the
@@ -131,7 +131,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "fuzz-argdata",
-            dependencies: ["CArgdata", "FuzzReplay"],
+            dependencies: ["CArgdata", "CFDRemapKernel", "FuzzReplay"],
             path: "Tests/Fuzz/Targets/FuzzArgdata",
             cSettings: [.headerSearchPath("../../../../include")]
         ),

@@ -42,7 +42,7 @@ node_alloc(enum ad_kind kind, size_t len, size_t extra)
 {
 	argdata_t *ad;
 
-	ad = fdr_malloc(sizeof(*ad) + extra);
+	ad = ad_malloc(sizeof(*ad) + extra);
 	if (ad == NULL) {
 		errno = ENOMEM;
 		return (NULL);
@@ -290,5 +290,5 @@ argdata_free(argdata_t *ad)
 	if (ad == NULL || ad == &argdata_false || ad == &argdata_true ||
 	    ad == &argdata_null)
 		return;
-	fdr_free(ad);
+	ad_free(ad);
 }

@@ -18,7 +18,19 @@
 #define	AD_STR_(x)	#x
 #define	AD_STR(x)	AD_STR_(x)
 #define	AD_SYM(name)	__asm__(AD_STR(__USER_LABEL_PREFIX__) "fdr_" #name)
-#include <fdremap/subr.h>
+
+/*
+ * Memory (argdata_subr.c): the C library's malloc(3) and friends, or,
+ * when the program also links FDRemap's kernel model, its counted
+ * allocator with fault injection (fdr_malloc() and friends, found
+ * through weak references), which the tests use.  Argdata itself needs
+ * nothing of the kernel model.
+ */
+void	*ad_malloc(size_t size) AD_SYM(ad_malloc);
+void	*ad_calloc(size_t nmemb, size_t size) AD_SYM(ad_calloc);
+void	*ad_reallocarray(void *ptr, size_t nmemb, size_t size)
+	    AD_SYM(ad_reallocarray);
+void	 ad_free(void *ptr) AD_SYM(ad_free);
 
 /* The type tags of the encoding, by their short names. */
 #define	ADT_BINARY	ARGDATA_TAG_BINARY

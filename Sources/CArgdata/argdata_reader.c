@@ -52,7 +52,7 @@ argdata_reader_create(size_t max_data_len, size_t max_fds_len)
 {
 	argdata_reader_t *ar;
 
-	ar = fdr_calloc(1, sizeof(*ar));
+	ar = ad_calloc(1, sizeof(*ar));
 	if (ar == NULL) {
 		errno = ENOMEM;
 		return (NULL);
@@ -72,7 +72,7 @@ reader_release(argdata_reader_t *ar)
 		if (ar->ar_fds[i] >= 0)
 			(void)close(ar->ar_fds[i]);
 	ar->ar_nfds = 0;
-	fdr_free(ar->ar_data);
+	ad_free(ar->ar_data);
 	ar->ar_data = NULL;
 	ar->ar_hdrlen = ar->ar_datalen = ar->ar_datagot = 0;
 	ar->ar_trunc = false;
@@ -86,8 +86,8 @@ argdata_reader_free(argdata_reader_t *ar)
 	if (ar == NULL)
 		return;
 	reader_release(ar);
-	fdr_free(ar->ar_fds);
-	fdr_free(ar);
+	ad_free(ar->ar_fds);
+	ad_free(ar);
 }
 
 /* See argdata.h. */
@@ -185,7 +185,7 @@ reserve_fds(argdata_reader_t *ar)
 	if (want > ar->ar_fdcap) {
 		if (want < 2 * ar->ar_fdcap && 2 * ar->ar_fdcap <= ar->ar_maxfds)
 			want = 2 * ar->ar_fdcap;
-		fds = fdr_reallocarray(ar->ar_fds, want, sizeof(*fds));
+		fds = ad_reallocarray(ar->ar_fds, want, sizeof(*fds));
 		if (fds == NULL) {
 			errno = ENOMEM;
 			return (-1);
@@ -275,7 +275,7 @@ begin_data(argdata_reader_t *ar)
 	if (len > ar->ar_maxdata || nfds > ar->ar_maxfds)
 		return (reader_fail(ar, EMSGSIZE));
 	ar->ar_datalen = (size_t)len;
-	ar->ar_data = fdr_malloc(ar->ar_datalen);
+	ar->ar_data = ad_malloc(ar->ar_datalen);
 	return (ar->ar_data == NULL ? ENOMEM : 0);
 }
 

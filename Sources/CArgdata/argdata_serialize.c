@@ -5,7 +5,7 @@
  * whether a descriptor was seen before goes through an open-addressing
  * hash table over the output list, so n distinct descriptors cost O(n)
  * rather than the reference's O(n^2).  The table is allocated with
- * fdr_malloc(); argdata_serialize() cannot report ENOMEM, so when the
+ * ad_malloc(); argdata_serialize() cannot report ENOMEM, so when the
  * table cannot be allocated or grown the search falls back to scanning
  * the list: the same output, only slower.
  */
@@ -60,8 +60,8 @@ fdtab_reserve(struct fdtab *t)
 		return;
 	nslots = t->t_slots == NULL ? FDTAB_MIN_SLOTS : 2 * (t->t_mask + 1);
 	slots = nslots > UINT32_MAX ? NULL :
-	    fdr_calloc(nslots, sizeof(*slots));
-	fdr_free(t->t_slots);
+	    ad_calloc(nslots, sizeof(*slots));
+	ad_free(t->t_slots);
 	t->t_slots = slots;
 	if (slots == NULL) {
 		t->t_linear = true;
@@ -210,6 +210,6 @@ argdata_serialize(const argdata_t *ad, void *buf, int *fds)
 		}
 	}
 	ad_walk_fini(&w);
-	fdr_free(t.t_slots);
+	ad_free(t.t_slots);
 	return (t.t_n);
 }

@@ -32,7 +32,7 @@ ad_walk_fini(struct ad_walk *w)
 {
 
 	if (w->w_ring != w->w_inline)
-		fdr_free(w->w_ring);
+		ad_free(w->w_ring);
 	w->w_ring = NULL;
 }
 
@@ -110,12 +110,12 @@ ring_make_room(struct ad_walk *w)
 	if (!w->w_fixed && w->w_lo == 0 &&
 	    w->w_cap <= SIZE_MAX / 2 / sizeof(*ring)) {
 		if (w->w_ring == w->w_inline) {
-			ring = fdr_malloc(2 * w->w_cap * sizeof(*ring));
+			ring = ad_malloc(2 * w->w_cap * sizeof(*ring));
 			if (ring != NULL)
 				memcpy(ring, w->w_inline,
 				    w->w_cap * sizeof(*ring));
 		} else
-			ring = fdr_reallocarray(w->w_ring, 2 * w->w_cap,
+			ring = ad_reallocarray(w->w_ring, 2 * w->w_cap,
 			    sizeof(*ring));
 		if (ring != NULL) {
 			w->w_ring = ring;

@@ -36,7 +36,7 @@ argdata_writer_create(void)
 {
 	argdata_writer_t *aw;
 
-	aw = fdr_calloc(1, sizeof(*aw));
+	aw = ad_calloc(1, sizeof(*aw));
 	if (aw == NULL)
 		errno = ENOMEM;
 	return (aw);
@@ -47,8 +47,8 @@ static void
 writer_reset(argdata_writer_t *aw)
 {
 
-	fdr_free(aw->aw_buf);
-	fdr_free(aw->aw_fds);
+	ad_free(aw->aw_buf);
+	ad_free(aw->aw_fds);
 	aw->aw_buf = NULL;
 	aw->aw_fds = NULL;
 	aw->aw_len = aw->aw_off = aw->aw_nfds = aw->aw_fdsent = 0;
@@ -62,7 +62,7 @@ argdata_writer_free(argdata_writer_t *aw)
 	if (aw == NULL)
 		return;
 	writer_reset(aw);
-	fdr_free(aw);
+	ad_free(aw);
 }
 
 /* See argdata.h: ignored while a message is being written. */
@@ -87,8 +87,8 @@ writer_prepare(argdata_writer_t *aw)
 	writer_reset(aw);
 	if (len > SIZE_MAX - HEADER_LEN || maxfds > SIZE_MAX / sizeof(int))
 		return (ENOMEM);
-	aw->aw_buf = fdr_malloc(HEADER_LEN + len);
-	aw->aw_fds = fdr_malloc(maxfds * sizeof(int));
+	aw->aw_buf = ad_malloc(HEADER_LEN + len);
+	aw->aw_fds = ad_malloc(maxfds * sizeof(int));
 	if (aw->aw_buf == NULL || aw->aw_fds == NULL) {
 		writer_reset(aw);
 		return (ENOMEM);
