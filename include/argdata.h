@@ -29,9 +29,12 @@
  *  - A map or sequence whose serialised length would exceed SIZE_MAX
  *    (possible when values are shared) is refused with E2BIG, as is a NULL
  *    element (EINVAL).
- *  - The stream header is the reference's: an 8-byte big-endian data
- *    length then a 4-byte big-endian descriptor count.  Descriptors travel
- *    in chunks small enough for Linux (SCM_MAX_FD) and arrive O_CLOEXEC.
+ *  - Streams carry the reference's bytes (an 8-byte big-endian data
+ *    length, then the data; the descriptors as SCM_RIGHTS with the first
+ *    bytes) and each side reads the other's.  Ours also sends more than
+ *    Linux's SCM_MAX_FD descriptors (in chunks, one a byte), reads
+ *    descriptors with any of a message's bytes, and makes them
+ *    O_CLOEXEC on arrival.
  */
 #ifndef ARGDATA_H
 #define ARGDATA_H
@@ -45,8 +48,6 @@
 
 struct timespec;
 
-/* A value.  Only ever handled through pointers. */
-#ifndef argdata_t
 /*
  * The first byte of an encoded value that is not null (argdata.md).  Not
  * in the reference header: an addition for encoders written elsewhere
@@ -62,21 +63,38 @@ struct timespec;
 #define	ARGDATA_TAG_STR		8
 #define	ARGDATA_TAG_TIMESTAMP	9
 
+/* A value.  Only ever handled through pointers. */
+#ifndef argdata_t
 typedef struct argdata_t argdata_t;
 #define	argdata_t argdata_t
 #endif
 
 /*
- * Iterators over a map and over a sequence.  Callers allocate them (on
- * the stack, typically) and may read error; data is private.
+ * Iterators over a map and over a sequence, as the reference has them.
+ * Callers allocate them (on the stack, typically) and may read index:
+ * the position of the current element (0, 1, ...), ARGDATA_ITERATOR_END
+ * once a serialised container has ended cleanly (or after one more
+ * argdata_*_next() past the end of a made one, whose index is then its
+ * length), ARGDATA_ITERATOR_INVALID when the value is not a container of
+ * that kind or its bytes are malformed (after the elements before the
+ * malformation).  data is private.
  */
+#ifdef _MSC_VER
+#define	ARGDATA_MAX_ALIGN	__declspec(align(8))
+#else
+#define	ARGDATA_MAX_ALIGN	alignas(max_align_t)
+#endif
+
+#define	ARGDATA_ITERATOR_END		SIZE_MAX
+#define	ARGDATA_ITERATOR_INVALID	(SIZE_MAX - 1)
+
 typedef struct {
-	alignas(long) int error;
+	ARGDATA_MAX_ALIGN size_t index;
 	char data[128];
 } argdata_map_iterator_t;
 
 typedef struct {
-	alignas(long) int error;
+	ARGDATA_MAX_ALIGN size_t index;
 	char data[128];
 } argdata_seq_iterator_t;
 
@@ -91,14 +109,14 @@ typedef struct argdata_writer_t argdata_writer_t;
 #define	argdata_writer_t argdata_writer_t
 #endif
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* The values false, true and null.  Never freed. */
 extern const argdata_t argdata_false;
 extern const argdata_t argdata_true;
 extern const argdata_t argdata_null;
-
-#ifdef __cplusplus
-extern "C" {
-#endif
 
 /*
  * A value read from serialised bytes, which are not copied and must
@@ -168,9 +186,10 @@ void	 argdata_serialized_length(const argdata_t *ad, size_t *size,
  * NULL, descriptors are renumbered 0..n-1 in order of first appearance
  * (depth first, a key before its value), each listed once in fds, and n is
  * returned; an unavailable descriptor is written as FFFFFFFF and not
- * listed.  When fds is NULL, descriptors are written as stored (a
- * decoded one keeps its index, a created one is written as index 0, as
- * the reference does) and 0 is returned.
+ * listed.  When fds is NULL, each descriptor is written as its number (a
+ * created one's, or what a decoded one's convert_fd gives; FFFFFFFF when
+ * that fails or there is none) and 0 is returned: argdata_create_fd(12)
+ * is 03 0000000c.
  */
 size_t	 argdata_serialize(const argdata_t *ad, void *buf, int *fds);
 
@@ -259,9 +278,11 @@ void	 argdata_reader_release_fd(argdata_reader_t *ar, int fd);
  * Read (the rest of) the next message from fd.  0 when a message is
  * complete or at end of file between messages; the errno of read(2) or
  * recvmsg(2) otherwise (EAGAIN: call again when fd is readable; the
- * partial message is kept); EMSGSIZE when the message is larger than the
- * reader accepts; EBADMSG when it is cut short or its descriptors do not
- * match its header; ENOMEM.  The previous message and its descriptors
+ * partial message is kept); EMSGSIZE when the message's data or its
+ * descriptors are more than the reader accepts; EBADMSG when it is cut
+ * short; ENOMEM.  A message is an 8-byte big-endian data length and the
+ * data, as the reference writes it; its descriptors are those that come
+ * with its bytes.  The previous message and its descriptors
  * are released first; after EMSGSIZE or EBADMSG the stream cannot be
  * resynchronised and every later pull fails the same way.  Every
  * descriptor received with a failed message is closed.

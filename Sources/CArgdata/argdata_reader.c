@@ -4,7 +4,10 @@
  *
  * Every read is a recvmsg(2) with room for descriptors (MSG_CMSG_CLOEXEC),
  * since they may come with any of the message's bytes, header included;
- * on a descriptor that is not a socket, read(2).  The reader owns what it
+ * on a descriptor that is not a socket, read(2).  The message's
+ * descriptors are those that arrive with its bytes (the header carries
+ * only the data length, as the reference's does); more than the reader
+ * accepts is EMSGSIZE, as for the reference.  The reader owns what it
  * received until the next pull or its end, except the descriptors handed
  * over with argdata_reader_release_fd().  A message that breaks the rules
  * closes every descriptor received with it.
@@ -18,7 +21,7 @@
 
 #include "argdata_impl.h"
 
-#define	HEADER_LEN	12
+#define	HEADER_LEN	8
 #define	FDS_PER_RECV	253	/* Linux's SCM_MAX_FD */
 
 enum reader_state {
@@ -260,19 +263,17 @@ read_header(argdata_reader_t *ar, int fd)
 	return (0);
 }
 
-/* Check the header against the limits and allocate for the data. */
+/* Check the header against the limit and allocate for the data. */
 static int
 begin_data(argdata_reader_t *ar)
 {
 	uint64_t len;
-	uint32_t nfds;
 	size_t i;
 
 	len = 0;
-	for (i = 0; i < 8; i++)
+	for (i = 0; i < HEADER_LEN; i++)
 		len = len << 8 | ar->ar_hdr[i];
-	nfds = ad_get_be32(ar->ar_hdr + 8);
-	if (len > ar->ar_maxdata || nfds > ar->ar_maxfds)
+	if (len > ar->ar_maxdata)
 		return (reader_fail(ar, EMSGSIZE));
 	ar->ar_datalen = (size_t)len;
 	ar->ar_data = ad_malloc(ar->ar_datalen);
@@ -284,7 +285,6 @@ int
 argdata_reader_pull(argdata_reader_t *ar, int fd)
 {
 	ssize_t ret;
-	uint32_t nfds;
 	int error;
 
 	switch (ar->ar_state) {
@@ -303,9 +303,7 @@ argdata_reader_pull(argdata_reader_t *ar, int fd)
 		return (error);
 	if (ar->ar_data == NULL && (error = begin_data(ar)) != 0)
 		return (error);
-	nfds = ad_get_be32(ar->ar_hdr + 8);
-	while (!ar->ar_trunc && ar->ar_nfds <= nfds &&
-	    ar->ar_datagot < ar->ar_datalen) {
+	while (!ar->ar_trunc && ar->ar_datagot < ar->ar_datalen) {
 		ret = reader_read(ar, fd, ar->ar_data + ar->ar_datagot,
 		    ar->ar_datalen - ar->ar_datagot);
 		if (ret == -1)
@@ -314,8 +312,8 @@ argdata_reader_pull(argdata_reader_t *ar, int fd)
 			return (reader_fail(ar, EBADMSG));
 		ar->ar_datagot += (size_t)ret;
 	}
-	if (ar->ar_trunc || ar->ar_nfds != nfds)
-		return (reader_fail(ar, EBADMSG));
+	if (ar->ar_trunc)
+		return (reader_fail(ar, EMSGSIZE));
 	ad_init_buffer(&ar->ar_root, ar->ar_data, ar->ar_datalen, lookup_fd,
 	    ar);
 	ar->ar_state = AR_MESSAGE;

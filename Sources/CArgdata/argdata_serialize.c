@@ -97,9 +97,12 @@ fdtab_index(struct fdtab *t, int fd)
 }
 
 /*
- * The index to write for descriptor value ad (a leaf that is an fd), or
- * AD_FD_INVALID; appends to the list.  t is NULL when not collecting:
- * then a serialised one keeps its index and a made one gets 0.
+ * What to write for descriptor value ad (a leaf that is an fd), as the
+ * reference does: the descriptor (a made one's, or what the buffer's
+ * convert_fd makes of a serialised one's index) is listed and its index
+ * in the list written; t is NULL when not collecting, and then the
+ * descriptor's number itself is written.  AD_FD_INVALID when there is no
+ * descriptor (no convert_fd, a negative one, index FFFFFFFF).
  */
 static uint32_t
 fd_index(const argdata_t *ad, struct fdtab *t)
@@ -107,17 +110,17 @@ fd_index(const argdata_t *ad, struct fdtab *t)
 	uint32_t index;
 	int fd;
 
-	if (ad->ad_kind == AD_FD) {
+	if (ad->ad_kind == AD_FD)
 		fd = ad->ad_fd;
-		return (t == NULL ? 0 : fdtab_index(t, fd));
+	else {
+		index = ad_get_be32(ad->ad_buffer.buf + 1);
+		if (index == AD_FD_INVALID || ad->ad_buffer.convert == NULL)
+			return (AD_FD_INVALID);
+		fd = ad->ad_buffer.convert(ad->ad_buffer.arg, index);
+		if (fd < 0)
+			return (AD_FD_INVALID);
 	}
-	index = ad_get_be32(ad->ad_buffer.buf + 1);
-	if (t == NULL || index == AD_FD_INVALID)
-		return (index);
-	if (ad->ad_buffer.convert == NULL)
-		return (AD_FD_INVALID);
-	fd = ad->ad_buffer.convert(ad->ad_buffer.arg, index);
-	return (fd < 0 ? AD_FD_INVALID : fdtab_index(t, fd));
+	return (t == NULL ? (uint32_t)fd : fdtab_index(t, fd));
 }
 
 /* Whether ad is a well-formed descriptor value. */

@@ -1,12 +1,15 @@
 /*
  * argdata_writer.c: writing values as messages on a stream descriptor.
  *
- * A message is the reference's: an 8-byte big-endian data length, a
- * 4-byte big-endian descriptor count, then the serialised value.  Its
- * descriptors go with SCM_RIGHTS on the message's first bytes; Linux takes
- * at most SCM_MAX_FD descriptors a sendmsg(2), so a larger list goes in
- * chunks, each on its own byte, the last one with the rest of the message.
- * The reader collects them in order.
+ * A message is the reference's: an 8-byte big-endian data length, then
+ * the serialised value, whose descriptor indices refer to the list that
+ * travels as SCM_RIGHTS with the message's first bytes (in one sendmsg(2)
+ * with the whole message, as the reference sends it and as its reader,
+ * which takes descriptors only with the header, needs).  Linux takes at
+ * most SCM_MAX_FD descriptors a sendmsg(2), so a longer list (which the
+ * reference could not send at all) goes in chunks, each on its own byte,
+ * the last one with the rest of the message; our reader collects them in
+ * order.
  */
 #define	_GNU_SOURCE
 #include <sys/socket.h>
@@ -17,7 +20,7 @@
 
 #include "argdata_impl.h"
 
-#define	HEADER_LEN	12
+#define	HEADER_LEN	8
 #define	FDS_PER_SEND	253	/* Linux's SCM_MAX_FD */
 
 struct argdata_writer_t {
@@ -98,7 +101,6 @@ writer_prepare(argdata_writer_t *aw)
 	p = aw->aw_buf;
 	for (i = 7; i >= 0; i--)
 		*p++ = (uint8_t)((uint64_t)len >> (8 * i));
-	ad_put_be32(p, (uint32_t)n);
 	aw->aw_len = HEADER_LEN + len;
 	aw->aw_nfds = n;
 	aw->aw_next = NULL;

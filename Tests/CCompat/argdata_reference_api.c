@@ -124,11 +124,11 @@ read_config(const argdata_t *ad, int expect_fd)
 				nelems++;
 				argdata_seq_next(&sit);
 			}
-			CHECK(sit.error == 0);
+			CHECK(sit.index == ARGDATA_ITERATOR_END);
 		}
 		argdata_map_next(&it);
 	}
-	CHECK(it.error == 0);
+	CHECK(it.index == ARGDATA_ITERATOR_END);
 	CHECK(port == 8080 && ushort_port == 8080 && ll == 8080);
 	CHECK(logfd == expect_fd);
 	CHECK(verbose);

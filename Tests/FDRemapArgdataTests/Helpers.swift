@@ -165,3 +165,8 @@ func scratchFile(_ tag: String) -> (fd: CInt, path: String) {
     unlink(path)
     return (fd, path + " (deleted)")
 }
+
+/// argdata.h's iterator end states as Swift sees an iterator's `index`
+/// (size_t imports as Int, the macros as UInt).
+let iteratorEnd = Int(bitPattern: ARGDATA_ITERATOR_END)
+let iteratorInvalid = Int(bitPattern: ARGDATA_ITERATOR_INVALID)

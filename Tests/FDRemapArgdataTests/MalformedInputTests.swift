@@ -178,18 +178,20 @@ private func typed(_ bytes: [UInt8], table: [CInt]? = []) -> [String: CInt] {
         }
     }
 
-    /// Elements of a sequence in C: those read, and the final error.
-    private func seqElements(_ bytes: [UInt8]) -> (elements: [[UInt8]], error: CInt) {
+    /// Elements of a sequence in C: those read, and the final index
+    /// (ARGDATA_ITERATOR_END or _INVALID).
+    private func seqElements(_ bytes: [UInt8]) -> (elements: [[UInt8]], end: Int) {
         withDecoded(bytes) { ad in
             var it = argdata_seq_iterator_t()
             var out: [[UInt8]] = []
             var e: OpaquePointer? = nil
             argdata_seq_iterate(ad, &it)
             while argdata_seq_get(&it, &e) {
+                #expect(it.index == out.count, "the index counts the elements")
                 out.append(cSerialize(e!).bytes)
                 argdata_seq_next(&it)
             }
-            return (out, it.error)
+            return (out, it.index)
         }
     }
 
@@ -201,18 +203,18 @@ private func typed(_ bytes: [UInt8], table: [CInt]? = []) -> [String: CInt] {
         ("07 81 05 7f 7f 7f 7f 7f 7f 7f 7f 7f 7f 80", "a length that overflows"),
     ])
     func malformedSubFieldsEndTheIterationAfterTheValidElements(bytes: String, why: String) throws {
-        let (elements, error) = seqElements(hex(bytes))
+        let (elements, end) = seqElements(hex(bytes))
         #expect(elements == [hex("05")], "\(why)")
-        #expect(error == EINVAL, "\(why)")
+        #expect(end == iteratorInvalid, "\(why)")
         #expect(throws: Errno.invalidArgument) { try Argdata(decoding: hex(bytes)) }
         // Serialising keeps the malformed tail verbatim: same length, same bytes.
         withDecoded(hex(bytes)) { ad in #expect(cSerialize(ad).bytes == hex(bytes)) }
     }
 
     @Test func wellFormedSequencesEndWithoutError() {
-        #expect(seqElements(hex("07")) == ([], 0))
-        #expect(seqElements(hex("07 80 81 05")) == ([[], [5]], 0))
-        #expect(seqElements(hex("06")).error == EINVAL)   // not a sequence
+        #expect(seqElements(hex("07")) == ([], iteratorEnd))
+        #expect(seqElements(hex("07 80 81 05")) == ([[], [5]], iteratorEnd))
+        #expect(seqElements(hex("06")).end == iteratorInvalid)   // not a sequence
     }
 
     @Test func mapWithAKeyWithoutValue() throws {
@@ -227,10 +229,10 @@ private func typed(_ bytes: [UInt8], table: [CInt]? = []) -> [String: CInt] {
                 out.append((cSerialize(k!).bytes, cSerialize(v!).bytes))
                 argdata_map_next(&it)
             }
-            return (out, it.error)
+            return (out, it.index)
         }
         #expect(pairs.count == 1 && pairs[0].0 == hex("08 61 00") && pairs[0].1 == hex("05 01"))
-        #expect(error == EINVAL)
+        #expect(error == iteratorInvalid)
         #expect(throws: Errno.invalidArgument) { try Argdata(decoding: bytes) }
     }
 
@@ -250,10 +252,11 @@ private func typed(_ bytes: [UInt8], table: [CInt]? = []) -> [String: CInt] {
             var v: OpaquePointer? = nil
             argdata_map_iterate(ad, &mi)
             argdata_seq_iterate(ad, &si)
-            #expect(mi.error == EINVAL && si.error == EINVAL)
+            #expect(mi.index == iteratorInvalid && si.index == iteratorInvalid)
             #expect(!argdata_map_get(&mi, &k, &v) && !argdata_seq_get(&si, &k))
-            argdata_map_next(&mi)   // harmless
+            argdata_map_next(&mi)   // harmless: ended, as the reference has it
             argdata_seq_next(&si)
+            #expect(mi.index == iteratorEnd && si.index == iteratorEnd)
             #expect(!argdata_map_get(&mi, &k, &v) && !argdata_seq_get(&si, &k))
         }
     }

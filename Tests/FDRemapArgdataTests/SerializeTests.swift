@@ -71,13 +71,18 @@ func nestedSeqBytes(depth: Int, inner: [UInt8]) -> [UInt8] {
         let (out, fds) = withDecoded(bytes, table: [10, 11, 12, 13]) { cSerialize($0) }
         #expect(fds == [13, 10, 11])
         #expect(out == [7] + [0, 1, 0, 2].map { field([3, 0, 0, 0, UInt8($0)]) }.joined())
-        // Without a list the indices stay as they were; a made descriptor
-        // is written as index 0, as the reference does.
+        // Without a list each descriptor is written as its number, as the
+        // reference does: what convert_fd makes of a decoded index, a made
+        // one's own (argdata_create_fd(12) is 03 0000000c), FFFFFFFF where
+        // there is none.
         #expect(withDecoded(bytes, table: [10, 11, 12, 13]) { cSerialize($0, collect: false) }
-                == (bytes, []))
+                == ([7] + [13, 10, 13, 11].map { field([3, 0, 0, 0, UInt8($0)]) }.joined(), []))
         let n = Nodes()
         defer { withExtendedLifetime(n) {} }
-        #expect(cSerialize(n.seq([n.fd(8)]), collect: false) == (hex("07 85 03 00 00 00 00"), []))
+        #expect(cSerialize(n.fd(12), collect: false) == (hex("03 00 00 00 0c"), []))
+        #expect(cSerialize(n.seq([n.fd(8)]), collect: false) == (hex("07 85 03 00 00 00 08"), []))
+        #expect(withDecoded(bytes, table: nil) { cSerialize($0, collect: false) }
+                == ([7] + Array(repeating: field(hex("03 ff ff ff ff")), count: 4).joined(), []))
     }
 
     @Test func aDecodedBufferInsideAMadeTreeShareTheList() {

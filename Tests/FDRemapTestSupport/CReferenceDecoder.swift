@@ -95,10 +95,10 @@ private enum TreeReader {
                 }
                 // The container is over: finished, or malformed.
                 let frame = stack.removeLast()
-                let error = frame.map?.pointee.error ?? frame.seq!.pointee.error
+                let index = frame.map?.pointee.index ?? frame.seq!.pointee.index
                 frame.release()
-                if error != 0 {
-                    throw Errno(rawValue: error)
+                if index == Int(bitPattern: ARGDATA_ITERATOR_INVALID) {
+                    throw Errno.invalidArgument
                 }
                 done = frame.map != nil ? .map(frame.pairs) : .seq(frame.elements)
             }
@@ -125,10 +125,10 @@ private enum TreeReader {
     static func open(_ node: OpaquePointer) -> Frame? {
         var seq = argdata_seq_iterator_t()
         argdata_seq_iterate(node, &seq)
-        if seq.error == 0 { return Frame(seq: onHeap(seq)) }
+        if seq.index != Int(bitPattern: ARGDATA_ITERATOR_INVALID) { return Frame(seq: onHeap(seq)) }
         var map = argdata_map_iterator_t()
         argdata_map_iterate(node, &map)
-        if map.error == 0 { return Frame(map: onHeap(map)) }
+        if map.index != Int(bitPattern: ARGDATA_ITERATOR_INVALID) { return Frame(map: onHeap(map)) }
         return nil
     }
 

@@ -110,10 +110,10 @@ push(struct level *stack, size_t *depth, size_t cap, const argdata_t *node)
 	l->phase = 0;
 	l->is_map = 1;
 	argdata_map_iterate(node, &l->it.map);
-	if (l->it.map.error != 0) {
+	if (l->it.map.index == ARGDATA_ITERATOR_INVALID) {
 		l->is_map = 0;
 		argdata_seq_iterate(node, &l->it.seq);
-		if (l->it.seq.error != 0)
+		if (l->it.seq.index == ARGDATA_ITERATOR_INVALID)
 			return (false);
 	}
 	(*depth)++;
@@ -166,8 +166,10 @@ walk(const argdata_t *root, size_t size)
 			continue;
 		}
 		/* Exhausted: valid to the end, or invalid after its elements. */
-		CHECK((l->is_map ? l->it.map.error : l->it.seq.error) == 0 ||
-		    (l->is_map ? l->it.map.error : l->it.seq.error) == EINVAL);
+		CHECK((l->is_map ? l->it.map.index : l->it.seq.index) ==
+		    ARGDATA_ITERATOR_END ||
+		    (l->is_map ? l->it.map.index : l->it.seq.index) ==
+		    ARGDATA_ITERATOR_INVALID);
 		depth--;
 	}
 	free(stack);
