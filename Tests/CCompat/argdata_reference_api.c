@@ -75,9 +75,12 @@ read_config(const argdata_t *ad, int expect_fd)
 	size_t bloblen = 0;
 	struct timespec ts;
 	int nelems = 0;
+	size_t npairs = 0;
 
 	argdata_map_iterate(ad, &it);
 	while (argdata_map_get(&it, &key, &value)) {
+		CHECK(it.index == npairs);
+		npairs++;
 		if (argdata_get_str_c(key, &keystr) != 0) {
 			argdata_map_next(&it);
 			continue;
@@ -124,11 +127,13 @@ read_config(const argdata_t *ad, int expect_fd)
 				nelems++;
 				argdata_seq_next(&sit);
 			}
-			CHECK(sit.index == ARGDATA_ITERATOR_END);
+			/* A made sequence ends at its length, a read one at END. */
+			CHECK(sit.index == ARGDATA_ITERATOR_END ||
+			    sit.index == (size_t)nelems);
 		}
 		argdata_map_next(&it);
 	}
-	CHECK(it.index == ARGDATA_ITERATOR_END);
+	CHECK(it.index == ARGDATA_ITERATOR_END || it.index == npairs);
 	CHECK(port == 8080 && ushort_port == 8080 && ll == 8080);
 	CHECK(logfd == expect_fd);
 	CHECK(verbose);
