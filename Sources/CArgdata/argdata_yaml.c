@@ -1,13 +1,14 @@
 /*
  * argdata_yaml.c: argdata_print_yaml().
  *
- * The layout is the reference's: a YAML 1.2 document under CloudABI's tag
- * directive, every scalar tagged and double-quoted, maps and sequences in
- * flow style one element a line.  Unlike the reference, strings are
- * escaped by our own UTF-8 decoder (not the C library's locale), so that
- * any string reads back the same through a YAML 1.2 parser; a float keeps
- * the sign of zero and is printed in the fewest digits that read back to
- * the same double; integers of any length and timestamps of any year are
+ * The output is the reference's: CloudABI's tag directive and "---",
+ * every scalar tagged and double-quoted, maps and sequences in flow style
+ * one element a line; a float in the fewest digits that read back to the
+ * same double, either zero as "0"; an integer beyond intmax_t and
+ * uintmax_t as null.  Unlike the reference, strings are escaped by our
+ * own UTF-8 decoder (not the C library's locale, which on Linux leaves
+ * the reference printing every string empty), so that any string reads
+ * back the same through a YAML parser; timestamps of any year are
  * printed.  The walk is iterative, so any depth can be printed; the
  * indentation stops growing at MAX_INDENT columns (flow content needs no
  * indentation) so that the output stays linear in the input.
@@ -25,7 +26,6 @@
 #include "argdata_impl.h"
 
 #define	MAX_INDENT	64
-#define	MAX_DECIMAL	64	/* bytes of the largest int printed in decimal */
 
 /* A line break and the indentation of depth levels. */
 static void
@@ -108,18 +108,23 @@ print_str(const uint8_t *s, size_t n, FILE *fp)
 }
 
 /*
- * A finite non-zero double in the fewest significant digits that read
- * back to it, with '.' as the decimal point whatever the locale.
+ * A finite non-zero double as the reference prints it: the fewest
+ * significant digits that read back to it (the reference's %.17e with
+ * its trailing zeros cut, on a C library that prints shortest digits),
+ * in exponent form without leading zeros in the exponent and without
+ * the exponent when it is 0 ("1.5", "2.5e+20", "-1e-7"), with '.' as the
+ * decimal point whatever the locale.
  */
 static void
 print_double(double v, FILE *fp)
 {
-	char buf[64], *p;
+	char buf[64], *p, *e;
 	const char *dp;
 	int prec;
+	long x;
 
-	for (prec = 1; prec <= 17; prec++) {
-		snprintf(buf, sizeof(buf), "%.*g", prec, v);
+	for (prec = 0; prec <= 16; prec++) {
+		snprintf(buf, sizeof(buf), "%.*e", prec, v);
 		if (strtod(buf, NULL) == v)
 			break;
 	}
@@ -128,10 +133,20 @@ print_double(double v, FILE *fp)
 		*p = '.';
 		memmove(p + 1, p + strlen(dp), strlen(p + strlen(dp)) + 1);
 	}
-	fprintf(fp, "!!float \"%s\"", buf);
+	e = strchr(buf, 'e');
+	x = strtol(e + 1, NULL, 10);
+	*e = '\0';
+	if (x == 0)
+		fprintf(fp, "!!float \"%s\"", buf);
+	else
+		fprintf(fp, "!!float \"%se%c%ld\"", buf, x < 0 ? '-' : '+',
+		    x < 0 ? -x : x);
 }
 
-/* A float: infinities and NaN as YAML spells them, the sign of zero kept. */
+/*
+ * A float as the reference prints it: infinities and NaN as YAML spells
+ * them, either zero as "0", anything else in exponent form.
+ */
 static void
 print_float(double v, FILE *fp)
 {
@@ -141,72 +156,17 @@ print_float(double v, FILE *fp)
 	else if (isinf(v))
 		fputs(v < 0 ? "!!float \"-.inf\"" : "!!float \".inf\"", fp);
 	else if (v == 0)
-		fputs(signbit(v) ? "!!float \"-0\"" : "!!float \"0\"", fp);
+		fputs("!!float \"0\"", fp);
 	else
 		print_double(v, fp);
 }
 
 /*
- * An integer of any length (a trimmed two's complement payload): decimal
- * up to MAX_DECIMAL bytes, hexadecimal beyond (decimal conversion is
- * quadratic).
+ * An integer; one that fits neither intmax_t nor uintmax_t prints as
+ * null, as in the reference.
  */
 static void
-print_bigint(const uint8_t *p, size_t n, FILE *fp)
-{
-	uint8_t mag[MAX_DECIMAL];
-	char digits[MAX_DECIMAL * 3 + 1];
-	unsigned int b, rem;
-	size_t i, k, nd, start;
-	bool neg;
-
-	neg = (p[0] & 0x80) != 0;
-	if (n > MAX_DECIMAL) {
-		/*
-		 * Hexadecimal of the magnitude.  For a negative x, -x = ~x + 1:
-		 * the carry of the + 1 runs through the trailing 00 bytes of
-		 * x (which stay 00) into its last non-zero byte k.
-		 */
-		fputs(neg ? "!!int \"-0x" : "!!int \"0x", fp);
-		for (k = n - 1; k > 0 && p[k] == 0; k--)
-			;
-		for (i = 0; i < n; i++) {
-			b = p[i];
-			if (neg && i < k)
-				b = ~b & 0xff;
-			else if (neg && i == k)
-				b = (~b + 1) & 0xff;
-			fprintf(fp, "%02x", b);
-		}
-		fputc('"', fp);
-		return;
-	}
-	for (i = 0; i < n; i++)
-		mag[i] = neg ? (uint8_t)~p[i] : p[i];
-	if (neg)	/* add one */
-		for (i = n; i-- > 0 && ++mag[i] == 0;)
-			;
-	nd = 0;
-	for (start = 0; start < n;) {
-		rem = 0;
-		for (i = start; i < n; i++) {
-			rem = rem << 8 | mag[i];
-			mag[i] = (uint8_t)(rem / 10);
-			rem %= 10;
-		}
-		digits[nd++] = (char)('0' + rem);
-		while (start < n && mag[start] == 0)
-			start++;
-	}
-	fputs(neg ? "!!int \"-" : "!!int \"", fp);
-	while (nd-- > 0)
-		fputc(digits[nd], fp);
-	fputc('"', fp);
-}
-
-/* An integer payload; 0 is the empty one. */
-static void
-print_int(const argdata_t *ad, const uint8_t *p, size_t n, FILE *fp)
+print_int(const argdata_t *ad, FILE *fp)
 {
 	intmax_t s;
 	uintmax_t u;
@@ -215,10 +175,8 @@ print_int(const argdata_t *ad, const uint8_t *p, size_t n, FILE *fp)
 		fprintf(fp, "!!int \"%jd\"", s);
 	else if (argdata_get_int_u(ad, &u, UINTMAX_MAX) == 0)
 		fprintf(fp, "!!int \"%ju\"", u);
-	else {
-		ad_int_trim(&p, &n);
-		print_bigint(p, n, fp);
-	}
+	else
+		fputs("!!null \"null\"", fp);	/* as the reference */
 }
 
 /*
@@ -293,7 +251,7 @@ print_leaf(const argdata_t *ad, FILE *fp)
 		return;
 	}
 	if (ad_payload(ad, ADT_INT, &p, &n) == 0) {
-		print_int(ad, p, n, fp);
+		print_int(ad, fp);
 		return;
 	}
 	if (ad_payload(ad, ADT_TIMESTAMP, &p, &n) == 0 &&
@@ -321,6 +279,25 @@ element_end(uint8_t ptag, size_t pindex, FILE *fp)
 		fputc(',', fp);
 }
 
+/*
+ * Whether the container ad is malformed at its first element, which the
+ * reference does not take for a container at all (its iterator is
+ * INVALID at once): then it prints as null.
+ */
+static bool
+malformed_at_first(const argdata_t *ad, uint8_t tag)
+{
+	argdata_map_iterator_t mi;
+	argdata_seq_iterator_t si;
+
+	if (tag == ADT_MAP) {
+		argdata_map_iterate(ad, &mi);
+		return (mi.index == ARGDATA_ITERATOR_INVALID);
+	}
+	argdata_seq_iterate(ad, &si);
+	return (si.index == ARGDATA_ITERATOR_INVALID);
+}
+
 /* See argdata.h. */
 void
 argdata_print_yaml(const argdata_t *ad, FILE *fp)
@@ -328,10 +305,23 @@ argdata_print_yaml(const argdata_t *ad, FILE *fp)
 	const struct ad_frame *parent;
 	struct ad_walk w;
 	enum ad_event ev;
+	size_t nulled = SIZE_MAX;	/* depth of a container printed null */
 
-	fputs("%YAML 1.2\n%TAG ! tag:nuxi.nl,2015:cloudabi/\n---\n", fp);
+	fputs("%TAG ! tag:nuxi.nl,2015:cloudabi/\n---\n", fp);
 	ad_walk_init(&w, ad);
 	while ((ev = ad_walk_next(&w)) != AD_EV_DONE) {
+		if (nulled != SIZE_MAX && (ev != AD_EV_LEAVE ||
+		    w.w_depth != nulled))
+			continue;	/* inside it: nothing printed */
+		if (nulled != SIZE_MAX) {
+			nulled = SIZE_MAX;
+			if (w.w_depth > 0) {
+				parent = ad_walk_top(&w);
+				element_end(parent->f_tag, parent->f_index - 1,
+				    fp);
+			}
+			continue;
+		}
 		switch (ev) {
 		case AD_EV_LEAF:
 			if (w.w_vdepth > 0)
@@ -345,6 +335,11 @@ argdata_print_yaml(const argdata_t *ad, FILE *fp)
 			if (w.w_vdepth > 0)
 				element_begin(w.w_ptag, w.w_pindex, w.w_vdepth,
 				    fp);
+			if (malformed_at_first(w.w_node, w.w_tag)) {
+				fputs("!!null \"null\"", fp);
+				nulled = w.w_vdepth;
+				break;
+			}
 			fputs(w.w_tag == ADT_MAP ? "!!map {" : "!!seq [", fp);
 			break;
 		default:

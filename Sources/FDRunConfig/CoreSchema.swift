@@ -71,7 +71,9 @@ enum CoreSchema {
 
     /// An integer in the core schema's forms; nil when s is not one.
     /// With signedRadix, `0x` and `0o` may follow a sign. Throws when it
-    /// is one but does not fit 128 bits.
+    /// is one but is below -2^63 or above 2^64 - 1: the reference's
+    /// getters (`argdata_get_int_s`, `_u`) read no other, and
+    /// `cloudabi-run` made none.
     static func integer(_ s: String, signedRadix: Bool,
                         _ at: SourceLocation) throws(ConfigurationError) -> Int128? {
         var u = Array(s.utf8)[...]
@@ -98,9 +100,9 @@ enum CoreSchema {
             overflow = overflow || o1 || o2
             magnitude = a
         }
-        let limit = negative ? UInt128(1) << 127 : UInt128(Int128.max)
+        let limit = negative ? UInt128(1) << 63 : UInt128(UInt64.max)
         guard !overflow, magnitude <= limit else {
-            throw ConfigurationError(at, "the integer \(s) does not fit 128 bits")
+            throw ConfigurationError(at, "the integer \(quoted(s)) is outside -2^63 ... 2^64 - 1, the range a program's argdata_get_int reads")
         }
         return negative ? Int128(truncatingIfNeeded: 0 &- magnitude) : Int128(magnitude)
     }

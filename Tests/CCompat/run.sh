@@ -24,3 +24,9 @@ fi
 $CC -std=c11 -Wall -Werror -Iinclude -o "$out/argdata_reference_api" \
     Tests/CCompat/argdata_reference_api.c Sources/CArgdata/*.c -lm
 "$out/argdata_reference_api"
+
+# Every behaviour the reference's own unit tests check, with argdata's
+# sources alone (argdata_reference_behaviour.c says which).
+$CC -std=c11 -Wall -Wextra -Werror -Iinclude -o "$out/argdata_reference_behaviour" \
+    Tests/CCompat/argdata_reference_behaviour.c Sources/CArgdata/*.c -lm
+"$out/argdata_reference_behaviour"

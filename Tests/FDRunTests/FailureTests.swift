@@ -300,7 +300,6 @@ let probePathForTable = probePath
               3: !socket inet6 dgram connected to [::1]:443  (\(path):4:7)
               4: !executable: the program's own file  (\(path):5:7)
             argdata: \(size) bytes
-            %YAML 1.2
             %TAG ! tag:nuxi.nl,2015:cloudabi/
             ---
             !!map {

@@ -29,6 +29,6 @@ import Testing
                                   encoding: .utf8)
         #expect(out.contains("The file I was handed as descriptor 1 says:\n" + greeting))
         #expect(out.contains("The directory I was handed as descriptor 2 holds:\n  hello-server show-descriptors\n"))
-        #expect(out.hasPrefix("My argdata, as fdrun built it from the configuration:\n%YAML 1.2\n"))
+        #expect(out.hasPrefix("My argdata, as fdrun built it from the configuration:\n%TAG ! tag:nuxi.nl,2015:cloudabi/\n---\n"))
     }
 }

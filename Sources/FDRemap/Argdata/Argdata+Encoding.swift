@@ -29,7 +29,7 @@ extension Argdata {
         }
     }
 
-    /// This tree as a YAML 1.2 document, as `argdata_print_yaml` prints
+    /// This tree as a YAML document, exactly as `argdata_print_yaml` prints
     /// it: every scalar tagged, strings quoted and escaped, descriptors as
     /// `!fd "N"` (their numbers in this process).
     public func yaml() -> String {
