@@ -9,6 +9,8 @@
  */
 #define	_GNU_SOURCE
 #include <sys/socket.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <sys/stat.h>
 
 #include <errno.h>
@@ -147,6 +149,16 @@ printing_buffers(void)
 		    "!!float \"-2.1664332176389768e+45\"" },
 		{ "04 8d 7b 0a 8a ba 77 be 3e",
 		    "!!float \"-9.900774043221159e-244\"" },
+		{ "04 e7 a7 02 9f 9e 47 68 c8",
+		    "!!float \"-2.05044707947561e+191\"" },
+		{ "04 b6 f8 3a fc 88 42 44 57",
+		    "!!float \"-6.790808900329073e-44\"" },
+		{ "04 15 d4 a2 9d 7e 09 28 d1",
+		    "!!float \"1.645401737310015e-203\"" },
+		{ "04 70 cd e9 27 a4 0f 39 f0",
+		    "!!float \"2.3775742871338425e+235\"" },
+		{ "04 74 8e 1a e1 a2 3f f6 fc",
+		    "!!float \"2.75895794262241e+253\"" },
 		{ "04 80 00 00 00 00 00 00 00", "!!float \"0\"" },
 		{ "04 00 00 00 00 00 00 00 00", "!!float \"0\"" },
 		{ "04 11 b6 10 cf c6 59 40 9e",
@@ -208,6 +220,109 @@ printing_buffers(void)
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		CHECK(yaml_hex_is(cases[i].in, cases[i].out));
+}
+
+/*
+ * The integer boundaries of every payload length from 2 to 8 bytes, as
+ * the reference's tests walk them: each pattern printed in decimal, and
+ * made by argdata_create_int() to the same bytes.
+ */
+static void
+integer_boundaries(void)
+{
+	static const struct { int lead0, lead1, fill; int shift, off, neg; }
+	    pat[] = {
+		{ 0x80, -1, 0x00, 1, 0, 1 },	/* -2^(8n-1) */
+		{ 0xfe, -1, 0xff, 8, 1, 1 },	/* -2^(8(n-1)) - 1 */
+		{ 0xff, -1, 0x00, 8, 0, 1 },	/* -2^(8(n-1)) */
+		{ 0xff, 0x7f, 0xff, 9, 1, 1 },	/* -2^(8n-9) - 1 */
+		{ 0x00, 0x80, 0x00, 9, 0, 0 },	/* 2^(8n-9) */
+		{ 0x00, -1, 0xff, 8, -1, 0 },	/* 2^(8(n-1)) - 1 */
+		{ 0x01, -1, 0x00, 8, 0, 0 },	/* 2^(8(n-1)) */
+		{ 0x7f, -1, 0xff, 1, -1, 0 },	/* 2^(8n-1) - 1 */
+	};
+	char hex[64], want[64];
+	uint8_t bytes[16], out[16];
+	size_t i, k, n, len, maxfds;
+	intmax_t v;
+	argdata_t *ad;
+	int p;
+
+	for (n = 2; n <= 8; n++) {
+		for (i = 0; i < sizeof(pat) / sizeof(pat[0]); i++) {
+			bytes[0] = 0x05;
+			bytes[1] = (uint8_t)pat[i].lead0;
+			k = 2;
+			if (pat[i].lead1 >= 0)
+				bytes[k++] = (uint8_t)pat[i].lead1;
+			while (k < n + 1)
+				bytes[k++] = (uint8_t)pat[i].fill;
+			/* The value: +-2^e + off, e from the pattern. */
+			p = pat[i].shift == 1 ? (int)(8 * n - 1) :
+			    pat[i].shift == 8 ? (int)(8 * (n - 1)) :
+			    (int)(8 * n - 9);
+			if (p == 63)		/* -2^63, or 2^63 - 1 */
+				v = pat[i].neg ? INTMAX_MIN : INTMAX_MAX;
+			else if (pat[i].neg)
+				v = -((intmax_t)1 << p) - pat[i].off;
+			else
+				v = ((intmax_t)1 << p) + pat[i].off;
+			for (k = 0, hex[0] = '\0'; k < n + 1; k++)
+				sprintf(hex + 3 * k, "%02x ", bytes[k]);
+			snprintf(want, sizeof(want), "!!int \"%jd\"", v);
+			CHECK(yaml_hex_is(hex, want));
+			ad = argdata_create_int(v);
+			argdata_serialized_length(ad, &len, &maxfds);
+			argdata_serialize(ad, out, NULL);
+			CHECK(len == n + 1 && memcmp(out, bytes, len) == 0);
+			argdata_free(ad);
+		}
+	}
+}
+
+/* Random values through the constructors and back, bit for bit. */
+static void
+random_round_trips(void)
+{
+	struct timespec ts, back;
+	uint64_t bits;
+	argdata_t *ad;
+	intmax_t s;
+	uintmax_t u;
+	double d, e;
+	int i, fd;
+
+	srand(20261202);
+	for (i = 0; i < 1000; i++) {
+		bits = (uint64_t)rand() << 42 ^ (uint64_t)rand() << 21 ^
+		    (uint64_t)rand();
+		memcpy(&e, &bits, sizeof(e));
+		ad = argdata_create_float(e);
+		CHECK(argdata_get_float(ad, &d) == 0 &&
+		    memcmp(&d, &e, sizeof(d)) == 0);
+		argdata_free(ad);
+		ad = argdata_create_int((uintmax_t)bits);
+		CHECK(argdata_get_int(ad, &u) == 0 && u == bits);
+		CHECK(bits > INTMAX_MAX ?
+		    argdata_get_int(ad, (intmax_t *)NULL) == ERANGE :
+		    argdata_get_int(ad, &s) == 0 && (uintmax_t)s == bits);
+		argdata_free(ad);
+		ad = argdata_create_int((intmax_t)bits);
+		CHECK(argdata_get_int(ad, &s) == 0 && s == (intmax_t)bits);
+		CHECK((intmax_t)bits < 0 ?
+		    argdata_get_int(ad, (uintmax_t *)NULL) == ERANGE :
+		    argdata_get_int(ad, &u) == 0 && u == bits);
+		argdata_free(ad);
+		ad = argdata_create_fd((int)(bits & INT_MAX));
+		CHECK(argdata_get_fd(ad, &fd) == 0 && fd == (int)(bits & INT_MAX));
+		argdata_free(ad);
+		ts.tv_sec = (time_t)bits;
+		ts.tv_nsec = (long)(bits % 1000000000);
+		ad = argdata_create_timestamp(&ts);
+		CHECK(ad != NULL && argdata_get_timestamp(ad, &back) == 0 &&
+		    back.tv_sec == ts.tv_sec && back.tv_nsec == ts.tv_nsec);
+		argdata_free(ad);
+	}
 }
 
 static void
@@ -301,7 +416,26 @@ serialising(void)
 	const argdata_t *fnt[] = { &argdata_false, &argdata_null,
 	    &argdata_true };
 
-	/* Buffers: copied as they are, descriptors renumbered. */
+	/* Buffers: copied as they are (malformed ones too). */
+	{
+		static const char *same[] = { "", "01", "01 48 65 6c 6c 6f",
+		    "02", "02 48 65", "02 00", "02 01", "02 02", "03",
+		    "03 00 00 00", "08 49 6e 80 55 00", "08 49 6d 70 72",
+		    "53 6f 6d 65 20 72 61 6e 64 6f 6d" };
+		size_t j;
+
+		for (j = 0; j < sizeof(same) / sizeof(same[0]); j++) {
+			n = unhex(same[j], in);
+			ad = argdata_from_buffer(in, n, passthrough, NULL);
+			CHECK(serializes_to(ad, same[j], none, 0, NULL));
+			argdata_free(ad);
+		}
+	}
+	/* Descriptors renumbered. */
+	n = unhex("03 00 00 00 00", in);
+	ad = argdata_from_buffer(in, n, passthrough, NULL);
+	CHECK(serializes_to(ad, "03 00 00 00 00", none, 1, NULL));
+	argdata_free(ad);
 	n = unhex("03 00 00 00 13", in);
 	ad = argdata_from_buffer(in, n, passthrough, NULL);
 	CHECK(serializes_to(ad, "03 00 00 00 00", nineteen, 1,
@@ -329,6 +463,56 @@ serialising(void)
 	argdata_free(ad);
 
 	/* Made values. */
+	ad = argdata_create_binary("Hello", 5);
+	CHECK(serializes_to(ad, "01 48 65 6c 6c 6f", none, 0, NULL));
+	argdata_free(ad);
+	CHECK(serializes_to(&argdata_false, "02", none, 0, NULL));
+	CHECK(serializes_to(&argdata_true, "02 01", none, 0, NULL));
+	ad = argdata_create_float(-2);
+	CHECK(serializes_to(ad, "04 c0 00 00 00 00 00 00 00", none, 0, NULL));
+	argdata_free(ad);
+	ad = argdata_create_float(0x1.0000000000001p+0);
+	CHECK(serializes_to(ad, "04 3f f0 00 00 00 00 00 01", none, 0, NULL));
+	argdata_free(ad);
+	ad = argdata_create_float(-INFINITY);
+	CHECK(serializes_to(ad, "04 ff f0 00 00 00 00 00 00", none, 0, NULL));
+	argdata_free(ad);
+	{
+		/* A sub-field of 127 bytes has a 1-byte length, of 128 two. */
+		static char s125[126], s126[127];
+		static uint8_t want[200];
+		argdata_t *st, *seq;
+		const argdata_t *el[3];
+		uint8_t got[200];
+		size_t len, maxfds;
+
+		memset(s125, 'x', 125);
+		memset(s126, 'x', 126);
+		st = argdata_create_str(s125, 125);
+		el[0] = &argdata_null;
+		el[1] = st;
+		el[2] = &argdata_null;
+		seq = argdata_create_seq(el, 3);
+		memcpy(want, "\x07\x80\xff\x08", 4);
+		memset(want + 4, 'x', 125);
+		memcpy(want + 129, "\x00\x80", 2);
+		argdata_serialized_length(seq, &len, &maxfds);
+		argdata_serialize(seq, got, NULL);
+		CHECK(len == 131 && memcmp(got, want, len) == 0);
+		argdata_free(seq);
+		argdata_free(st);
+		st = argdata_create_str(s126, 126);
+		el[1] = st;
+		seq = argdata_create_seq(el, 3);
+		memcpy(want, "\x07\x80\x01\x80\x08", 5);
+		memset(want + 5, 'x', 126);
+		memcpy(want + 131, "\x00\x80", 2);
+		argdata_serialized_length(seq, &len, &maxfds);
+		argdata_serialize(seq, got, NULL);
+		CHECK(len == 133 && memcmp(got, want, len) == 0);
+		argdata_free(seq);
+		argdata_free(st);
+	}
 	ad = argdata_create_fd(12);
 	CHECK(serializes_to(ad, "03 00 00 00 00", twelve, 1,
 	    "03 00 00 00 0c"));
@@ -645,8 +829,9 @@ streams(void)
 	CHECK(reference_write(sv[1], want, (size_t)len, NULL, 0) == 0);
 	CHECK(argdata_reader_pull(r, sv[0]) == EMSGSIZE);
 	argdata_reader_free(r);
-	CHECK(argdata_reader_pull(argdata_reader_create(16, 16), -123) ==
-	    EBADF);
+	r = argdata_reader_create(16, 16);
+	CHECK(argdata_reader_pull(r, -123) == EBADF);
+	argdata_reader_free(r);
 	argdata_free(seq);
 	argdata_free((argdata_t *)elems[0]);
 	argdata_free((argdata_t *)elems[1]);
@@ -656,16 +841,136 @@ streams(void)
 	close(sv[1]);
 }
 
+/* The reader and writer errors and edges the reference's tests check. */
+static void
+stream_edges(void)
+{
+	argdata_reader_t *r;
+	argdata_writer_t *w = argdata_writer_create();
+	argdata_seq_iterator_t it;
+	const argdata_t *msg, *e, *el[4];
+	argdata_t *dirad, *sockad, *seq, *one;
+	uint8_t hdr[8] = { 0, 0, 0, 0, 0, 0x01, 0xe2, 0xb5 };	/* 123573 */
+	char path[] = "/tmp/argdata-ref-XXXXXX";
+	int p[2], sv[2], file, dir, fd, kept = -1;
+	bool b;
+
+	/* EAGAIN on an empty non-blocking pipe; EMSGSIZE past the limit. */
+	CHECK(pipe2(p, O_NONBLOCK) == 0);
+	r = argdata_reader_create(16, 16);
+	CHECK(argdata_reader_pull(r, p[0]) == EAGAIN);
+	argdata_reader_free(r);
+	CHECK(write(p[1], hdr, 8) == 8);
+	r = argdata_reader_create(123572, 16);
+	CHECK(argdata_reader_pull(r, p[0]) == EMSGSIZE);
+	argdata_reader_free(r);
+	close(p[0]);
+	close(p[1]);
+
+	/* true, false, then end of file: get is NULL. */
+	CHECK(pipe(p) == 0);
+	argdata_writer_set(w, &argdata_true);
+	CHECK(argdata_writer_push(w, p[1]) == 0);
+	argdata_writer_set(w, &argdata_false);
+	CHECK(argdata_writer_push(w, p[1]) == 0);
+	close(p[1]);
+	r = argdata_reader_create(2, 0);
+	CHECK(argdata_reader_pull(r, p[0]) == 0 &&
+	    argdata_get_bool(argdata_reader_get(r), &b) == 0 && b);
+	CHECK(argdata_reader_pull(r, p[0]) == 0 &&
+	    argdata_get_bool(argdata_reader_get(r), &b) == 0 && !b);
+	CHECK(argdata_reader_pull(r, p[0]) == 0 &&
+	    argdata_reader_get(r) == NULL);
+	argdata_reader_free(r);
+	close(p[0]);
+
+	/* Writer errors: EBADF, ENOTSOCK (descriptors to a file), EPIPE. */
+	argdata_writer_set(w, &argdata_null);
+	CHECK(argdata_writer_push(w, -123) == EBADF);
+	argdata_writer_free(w);
+	w = argdata_writer_create();
+	dir = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dirad = argdata_create_fd(dir);
+	file = mkstemp(path);
+	unlink(path);
+	argdata_writer_set(w, dirad);
+	CHECK(argdata_writer_push(w, file) == ENOTSOCK);
+	close(file);
+	argdata_writer_free(w);
+	w = argdata_writer_create();
+	CHECK(pipe(p) == 0);
+	close(p[0]);
+	signal(SIGPIPE, SIG_IGN);
+	argdata_writer_set(w, &argdata_true);
+	CHECK(argdata_writer_push(w, p[1]) == EPIPE);
+	close(p[1]);
+	argdata_writer_free(w);
+
+	/*
+	 * Descriptors over a socket pair: a released one stays the caller's
+	 * (and reads EBADF in the message), the rest close at the next pull.
+	 */
+	w = argdata_writer_create();
+	CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	sockad = argdata_create_fd(sv[0]);
+	el[0] = dirad;
+	el[1] = sockad;
+	el[2] = dirad;
+	el[3] = sockad;
+	seq = argdata_create_seq(el, 4);
+	one = argdata_create_fd(sv[0]);
+	argdata_writer_set(w, seq);
+	CHECK(argdata_writer_push(w, sv[0]) == 0);
+	argdata_writer_set(w, one);
+	CHECK(argdata_writer_push(w, sv[0]) == 0);
+	shutdown(sv[0], SHUT_WR);
+	r = argdata_reader_create(100, 2);
+	CHECK(argdata_reader_pull(r, sv[1]) == 0);
+	msg = argdata_reader_get(r);
+	argdata_seq_iterate(msg, &it);
+	CHECK(argdata_seq_get(&it, &e) && argdata_get_fd(e, &kept) == 0 &&
+	    same_file(kept, dir));
+	argdata_reader_release_fd(r, kept);
+	argdata_seq_next(&it);
+	CHECK(argdata_seq_get(&it, &e) && argdata_get_fd(e, &fd) == 0 &&
+	    same_file(fd, sv[0]));
+	argdata_seq_next(&it);
+	CHECK(argdata_seq_get(&it, &e) && argdata_get_fd(e, &fd) == EBADF);
+	argdata_seq_next(&it);
+	CHECK(argdata_seq_get(&it, &e) && argdata_get_fd(e, &fd) == 0);
+	argdata_seq_next(&it);
+	CHECK(!argdata_seq_get(&it, &e) && it.index == ARGDATA_ITERATOR_END);
+	CHECK(argdata_reader_pull(r, sv[1]) == 0 &&
+	    argdata_get_fd(argdata_reader_get(r), &fd) == 0 &&
+	    same_file(fd, sv[0]));
+	CHECK(argdata_reader_pull(r, sv[1]) == 0 &&
+	    argdata_reader_get(r) == NULL);
+	argdata_reader_free(r);
+	CHECK(fcntl(kept, F_GETFD) != -1 && same_file(kept, dir));
+	close(kept);
+	argdata_free(seq);
+	argdata_free(one);
+	argdata_free(sockad);
+	argdata_free(dirad);
+	argdata_writer_free(w);
+	close(sv[0]);
+	close(sv[1]);
+	close(dir);
+}
+
 int
 main(void)
 {
 
 	printing_buffers();
+	integer_boundaries();
+	random_round_trips();
 	printing_made();
 	serialising();
 	constructors();
 	iterators();
 	streams();
+	stream_edges();
 	printf("%d passed, %d failed\n", passed, failed);
 	return (failed == 0 ? 0 : 1);
 }

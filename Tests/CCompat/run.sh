@@ -30,3 +30,9 @@ $CC -std=c11 -Wall -Werror -Iinclude -o "$out/argdata_reference_api" \
 $CC -std=c11 -Wall -Wextra -Werror -Iinclude -o "$out/argdata_reference_behaviour" \
     Tests/CCompat/argdata_reference_behaviour.c Sources/CArgdata/*.c -lm
 "$out/argdata_reference_behaviour"
+# ... and again under AddressSanitizer and UndefinedBehaviorSanitizer,
+# leaks included.
+$CC -std=c11 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+    -Iinclude -o "$out/argdata_reference_behaviour_asan" \
+    Tests/CCompat/argdata_reference_behaviour.c Sources/CArgdata/*.c -lm
+ASAN_OPTIONS=detect_leaks=1 "$out/argdata_reference_behaviour_asan"
