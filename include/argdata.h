@@ -13,19 +13,22 @@
  * (bool, fd, float, int, timestamp) are stored in the value itself.
  * argdata_free() frees one value, never its elements.
  *
- * Differences from the reference, all of them where the reference would
- * crash, loop or misbehave:
+ * Every behaviour that the reference's own unit tests check (NuxiNL/
+ * cloudlibc, src/libc/argdata/) is ours too: Tests/CCompat/
+ * argdata_reference_behaviour.c checks each.  Differences from the
+ * reference, all of them where it would crash, loop or misbehave:
  *  - Every traversal (serialising, counting, printing) is iterative: a
  *    tree or buffer nested to any depth is walked without recursion, in
  *    linear time while memory for a stack of the open containers can be
  *    had, and correctly but more slowly when it cannot.
  *  - argdata_serialize() finds repeated descriptors through a hash table
  *    (a linear search only when that table cannot be allocated).
- *  - A descriptor that cannot be converted (convert_fd NULL or negative,
- *    index FFFFFFFF) is EBADF for argdata_get_fd() and is serialised as
- *    FFFFFFFF, not listed.
  *  - Integers and timestamps are read whatever their length as long as the
- *    value fits: redundant leading 00 or FF bytes are skipped.
+ *    value fits: redundant leading 00 or FF bytes are skipped (the
+ *    reference refuses an integer of more than 8 bytes with ERANGE).
+ *  - argdata_print_yaml() escapes strings with its own UTF-8 decoder, not
+ *    the C library's locale (without CloudABI's, the reference prints
+ *    every string as ""), and prints timestamps of any year.
  *  - A map or sequence whose serialised length would exceed SIZE_MAX
  *    (possible when values are shared) is refused with E2BIG, as is a NULL
  *    element (EINVAL).
