@@ -36,17 +36,7 @@
 #error argdata_writer_t is not defined as a macro
 #endif
 
-static int passed, failed;
-
-#define	CHECK(cond) do {						\
-	if (cond)							\
-		passed++;						\
-	else {								\
-		failed++;						\
-		fprintf(stderr, "%s:%d: failed: %s\n", __FILE__,	\
-		    __LINE__, #cond);					\
-	}								\
-} while (0)
+#include "check.h"
 
 /* A program's start: walk its configuration map as the reference's
  * examples do (key strings, then typed values). */

@@ -26,17 +26,7 @@
 
 #include <argdata.h>
 
-static int passed, failed;
-
-#define	CHECK(cond) do {						\
-	if (cond)							\
-		passed++;						\
-	else {								\
-		failed++;						\
-		fprintf(stderr, "%s:%d: failed: %s\n", __FILE__,	\
-		    __LINE__, #cond);					\
-	}								\
-} while (0)
+#include "check.h"
 
 /* Bytes from hex text ("06 80 ff"); returns the length. */
 static size_t
