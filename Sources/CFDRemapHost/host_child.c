@@ -344,9 +344,9 @@ host_child(void *arg)
 
 	sigset_t all;
 
-	if (hp->hp_spawn)
+	if (hp->hp_spawn && !hp->hp_sighandcleared)
 		host_child_signals();
-	else
+	else if (!hp->hp_spawn)
 		host_sigtrap_helper();
 	error = host_child_shuffle(hp, &execfd);
 	if (error == 0) {
@@ -359,6 +359,107 @@ host_child(void *arg)
 	(void)host_sys(SYS_exit, 127, 0, 0, 0, 0);
 	return (127);	/* not reached */
 }
+
+/*
+ * The child's stack: a mapping of HOST_STACK_SIZE with a PROT_NONE guard
+ * page below it.  One is kept for the next launch (taken and given back
+ * with an atomic exchange, so concurrent launches each get their own),
+ * which spares a launch its mmap, mprotect, munmap (and the TLB
+ * shootdown munmap costs once the child has run on another CPU) and the
+ * page faults of a fresh stack.  NULL when none can be mapped.
+ */
+static char	*host_stack_cache;
+
+static char *
+host_stack_get(void)
+{
+	const size_t size = HOST_STACK_SIZE + HOST_STACK_GUARD;
+	char *stack;
+
+	stack = __atomic_exchange_n(&host_stack_cache, NULL, __ATOMIC_ACQUIRE);
+	if (stack != NULL)
+		return (stack);
+	stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (stack == MAP_FAILED)
+		return (NULL);
+	(void)mprotect(stack, HOST_STACK_GUARD, PROT_NONE);
+	return (stack);
+}
+
+/* Keep stack for the next launch, or unmap it when one is kept. */
+static void
+host_stack_put(char *stack)
+{
+	char *old;
+
+	old = __atomic_exchange_n(&host_stack_cache, stack, __ATOMIC_RELEASE);
+	if (old != NULL)
+		(void)munmap(old, HOST_STACK_SIZE + HOST_STACK_GUARD);
+}
+
+#ifdef __x86_64__
+#ifndef CLONE_CLEAR_SIGHAND
+#define	CLONE_CLEAR_SIGHAND	0x100000000ULL	/* Linux 5.5 */
+#endif
+
+/* clone3(2)'s argument (linux/sched.h, which glibc's headers clash with). */
+struct host_clone_args {
+	uint64_t	ca_flags;
+	uint64_t	ca_pidfd;
+	uint64_t	ca_child_tid;
+	uint64_t	ca_parent_tid;
+	uint64_t	ca_exit_signal;
+	uint64_t	ca_stack;
+	uint64_t	ca_stack_size;
+	uint64_t	ca_tls;
+};
+
+/*
+ * A spawn child through clone3(2) with CLONE_CLEAR_SIGHAND, so that the
+ * kernel resets its caught signals to SIG_DFL (ignored ones stay) and
+ * the child need not read all 64 dispositions itself.  The child starts
+ * on its stack at the instruction after the system call, with the
+ * parent's registers: fn and arg ride in r12 and r13 (kept across the
+ * call), and the child calls fn(arg) and exits with its result.  The
+ * child's pid, or -errno (ENOSYS before Linux 5.3, EINVAL before 5.5).
+ */
+static long
+host_clone3_spawn(char *stack, size_t size, int *pidfdp,
+    int (*fn)(void *), void *arg)
+{
+	struct host_clone_args ca = {
+		.ca_flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD |
+		    CLONE_CLEAR_SIGHAND,
+		.ca_pidfd = (uint64_t)(uintptr_t)pidfdp,
+		.ca_exit_signal = SIGCHLD,
+		.ca_stack = (uint64_t)(uintptr_t)stack,
+		.ca_stack_size = size,
+	};
+	register long r12 __asm__("r12") = (long)fn;
+	register long r13 __asm__("r13") = (long)arg;
+	long ret;
+
+	__asm__ volatile (
+	    "syscall\n\t"
+	    "testq %%rax, %%rax\n\t"
+	    "jnz 1f\n\t"
+	    "xorl %%ebp, %%ebp\n\t"		/* the child: a new frame chain */
+	    "movq %%r13, %%rdi\n\t"
+	    "callq *%%r12\n\t"
+	    "movl %%eax, %%edi\n\t"
+	    "movl %[sysexit], %%eax\n\t"
+	    "syscall\n\t"
+	    "hlt\n"
+	    "1:"
+	    : "=a" (ret)
+	    : "a" ((long)SYS_clone3), "D" (&ca), "S" (sizeof(ca)), "r" (r12),
+	      "r" (r13), [sysexit] "i" (SYS_exit)
+	    : "rcx", "r11", "memory");
+	return (ret);
+}
+#define	HOST_HAVE_CLONE3
+#endif
 
 /* Close the child's pidfd, if it has one. */
 static void
@@ -387,16 +488,15 @@ host_start(struct host_plan *hp, pid_t *pidp)
 	sigset_t all;
 	char *stack;
 	int flags, error, saved_errno = errno;
+	long r __attribute__((unused));
 	pid_t pid;
 
-	stack = mmap(NULL, size, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-	if (stack == MAP_FAILED) {
+	stack = host_stack_get();
+	if (stack == NULL) {
 		error = errno;
 		errno = saved_errno;
 		return (error);
 	}
-	(void)mprotect(stack, HOST_STACK_GUARD, PROT_NONE);
 	if (hp->hp_spawn)
 		flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
 	else
@@ -410,7 +510,22 @@ host_start(struct host_plan *hp, pid_t *pidp)
 	host_sigmask(SIG_BLOCK, &all, &hp->hp_oldmask);
 	if (!hp->hp_spawn)
 		host_sigtrap_arm();
-	pid = host_clone(host_child, stack + size, flags, hp, &hp->hp_pidfd);
+	pid = -1;
+	hp->hp_sighandcleared = false;
+#ifdef HOST_HAVE_CLONE3
+	if (hp->hp_spawn) {
+		hp->hp_sighandcleared = true;
+		r = host_clone3_spawn(stack, size, &hp->hp_pidfd, host_child,
+		    hp);
+		if (r >= 0)
+			pid = (pid_t)r;
+		else
+			hp->hp_sighandcleared = false;
+	}
+#endif
+	if (pid == -1)
+		pid = host_clone(host_child, stack + size, flags, hp,
+		    &hp->hp_pidfd);
 	if (pid == -1 && errno == EINVAL && (flags & CLONE_PIDFD) != 0) {
 		/* Before Linux 5.2: no pidfd. */
 		hp->hp_pidfd = -1;
@@ -427,7 +542,7 @@ host_start(struct host_plan *hp, pid_t *pidp)
 		host_closepidfd(hp);
 	} else if (pid > 0 && hp->hp_spawn && !hp->hp_wantpidfd)
 		host_closepidfd(hp);
-	(void)munmap(stack, size);
+	host_stack_put(stack);
 	errno = saved_errno;
 	if (error == 0)
 		*pidp = pid;

@@ -152,6 +152,7 @@ struct host_plan {
 	int		 hp_bruteend;	/* brute force closes below this */
 	unsigned int	 hp_flags;	/* PROGRAM_TEST_* */
 	bool		 hp_spawn;	/* a child process (not an exec thread) */
+	bool		 hp_sighandcleared; /* clone3 reset caught signals */
 	char		**hp_argv;	/* name, then the data's strings */
 	char *const	*hp_envp;
 	char		*hp_name;	/* owned copy of argv[0], or NULL */

@@ -1,8 +1,9 @@
 // Starting /bin/true with k descriptors remapped, k = 0, 3, 100, 1000,
 // 10000: our launcher (C's program_spawn_raw, and Swift's Program.spawn
 // with the descriptors in an argdata sequence) against glibc's
-// posix_spawn with file actions, Foundation's Process and Python's
-// subprocess.
+// posix_spawn with file actions (built per launch, and prebuilt), the
+// floor (a hand-written clone + dup2 + close_range + execve),
+// Foundation's Process and Python's subprocess.
 //
 // Names are Launch.<k>.<implementation>. Every iteration starts the
 // program and waits for it to exit; "launch (ns)" is that time.
@@ -157,6 +158,40 @@ let benchmarks: @Sendable () -> Void = {
                 var pid: pid_t = 0
                 let error = fds.withUnsafeBufferPointer {
                     launch_posix_spawn(program, $0.baseAddress, k, &pid)
+                }
+                return (error, pid)
+            }
+        } setup: {
+            sources = Sources(k: k)
+        } teardown: {
+            sources = nil
+        }
+
+        // posix_spawn with its actions built once, outside the timing.
+        Benchmark("Launch.\(k).posix_spawn.prebuilt", configuration: configuration()) { benchmark in
+            timed(benchmark) {
+                var pid: pid_t = 0
+                let error = launch_posix_spawn_prebuilt(program, &pid)
+                return (error, pid)
+            }
+        } setup: {
+            sources = Sources(k: k)
+            let fds = sources!.fds
+            guard fds.withUnsafeBufferPointer({ launch_actions_build($0.baseAddress, k) }) == 0
+            else { fatalError("posix_spawn actions") }
+        } teardown: {
+            launch_actions_free()
+            sources = nil
+        }
+
+        // The floor: clone(CLONE_VM | CLONE_VFORK) + dup2 loop +
+        // close_range + execve, by hand, without any of our guarantees.
+        Benchmark("Launch.\(k).floor", configuration: configuration()) { benchmark in
+            let fds = sources!.fds
+            timed(benchmark) {
+                var pid: pid_t = 0
+                let error = fds.withUnsafeBufferPointer {
+                    launch_floor(program, $0.baseAddress, k, &pid)
                 }
                 return (error, pid)
             }

@@ -6,8 +6,12 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include <sys/syscall.h>
+
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <spawn.h>
 #include <time.h>
 #include <unistd.h>
@@ -80,6 +84,88 @@ launch_posix_spawn(const char *path, const int *fds, size_t k, pid_t *pid)
 		error = posix_spawn(pid, path, &fa, NULL, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	return (error);
+}
+
+/* The file actions of launch_posix_spawn_prebuilt(), built once. */
+static posix_spawn_file_actions_t prebuilt;
+
+/* Build the k dup2 actions and the closefrom once: see the header. */
+int
+launch_actions_build(const int *fds, size_t k)
+{
+	size_t i;
+	int error;
+
+	error = posix_spawn_file_actions_init(&prebuilt);
+	for (i = 0; i < k && error == 0; i++)
+		error = posix_spawn_file_actions_adddup2(&prebuilt, fds[i],
+		    (int)i);
+	if (error == 0)
+		error = posix_spawn_file_actions_addclosefrom_np(&prebuilt,
+		    (int)k);
+	return (error);
+}
+
+/* posix_spawn(3) with the prebuilt actions. */
+int
+launch_posix_spawn_prebuilt(const char *path, pid_t *pid)
+{
+	char *argv[] = { (char *)path, NULL };
+	char *envp[] = { NULL };
+
+	return (posix_spawn(pid, path, &prebuilt, NULL, argv, envp));
+}
+
+void
+launch_actions_free(void)
+{
+
+	posix_spawn_file_actions_destroy(&prebuilt);
+}
+
+/* What the floor's child needs: all prepared by the parent. */
+struct floor_arg {
+	const char	*path;
+	const int	*fds;
+	size_t		 k;
+	char		**argv;
+	char		**envp;
+};
+
+/*
+ * The floor's child, in the parent's memory: dup2 each source to its
+ * target in order, close_range() the rest, execve().  System calls only.
+ */
+static int
+floor_child(void *arg)
+{
+	const struct floor_arg *fa = arg;
+	size_t i;
+
+	for (i = 0; i < fa->k; i++)
+		(void)syscall(SYS_dup3, fa->fds[i], (int)i, 0);
+	(void)syscall(SYS_close_range, (unsigned int)fa->k, ~0U, 0);
+	(void)syscall(SYS_execve, fa->path, fa->argv, fa->envp);
+	syscall(SYS_exit, 127);
+	return (127);
+}
+
+/* The hand-written floor: see the header. */
+int
+launch_floor(const char *path, const int *fds, size_t k, pid_t *pid)
+{
+	static char stack[64 * 1024] __attribute__((aligned(16)));
+	char *argv[] = { (char *)path, NULL };
+	char *envp[] = { NULL };
+	struct floor_arg fa = { path, fds, k, argv, envp };
+	pid_t p;
+
+	p = clone(floor_child, stack + sizeof(stack),
+	    CLONE_VM | CLONE_VFORK | SIGCHLD, &fa);
+	if (p == -1)
+		return (errno);
+	*pid = p;
+	return (0);
 }
 
 /* An O_PATH descriptor of path, as our launcher takes executables. */

@@ -36,6 +36,25 @@ void	launch_close_sources(int base, int k);
 int	launch_posix_spawn(const char *path, const int *fds, size_t k,
 	    pid_t *pid);
 
+/*
+ * The same actions built once (launch_actions_build(), for one mapping)
+ * and reused by every launch_posix_spawn_prebuilt(): posix_spawn(3)
+ * without the cost of building its actions.  launch_actions_free() ends
+ * them.  Both return 0 or an errno value.
+ */
+int	launch_actions_build(const int *fds, size_t k);
+int	launch_posix_spawn_prebuilt(const char *path, pid_t *pid);
+void	launch_actions_free(void);
+
+/*
+ * The floor: what a hand-written launcher does at the least, with none
+ * of our guarantees (no signal handling, no checks, no error report):
+ * clone(CLONE_VM | CLONE_VFORK), then in the child dup2(fds[i], i) for
+ * each i in order, close_range(k, ~0), execve(path).  The same mapping
+ * rule as launch_posix_spawn().  Returns 0 or clone's errno.
+ */
+int	launch_floor(const char *path, const int *fds, size_t k, pid_t *pid);
+
 /* path opened with O_PATH | O_CLOEXEC, for execveat(); -1 on error. */
 int	launch_open_exec(const char *path);
 
