@@ -52,10 +52,12 @@
  * missing interpreter still fails with ENOENT.
  *
  * The child is started with clone(CLONE_VM | CLONE_VFORK) on a stack of
- * its own, with every signal blocked; it resets caught signals to
- * SIG_DFL (ignored ones stay ignored), restores the caller's mask right
- * before execveat(), allocates nothing, and reports errors through
- * memory shared with the caller.  program_exec_raw() runs the same
+ * its own, with every signal blocked; its caught signals are reset to
+ * SIG_DFL (ignored ones stay ignored: by the kernel, with clone3(2)'s
+ * CLONE_CLEAR_SIGHAND, where Linux 5.5 and x86-64 allow, else by the
+ * child itself), it restores the caller's mask right before
+ * execveat(), allocates nothing, and reports errors through memory
+ * shared with the caller.  program_exec_raw() runs the same
  * sequence in a thread of the calling process with a private copy of the
  * descriptor table (clone(CLONE_THREAD | CLONE_VFORK) without
  * CLONE_FILES): a successful execveat() from it replaces the whole
