@@ -442,7 +442,7 @@ cmd_execfail(char **param)
 
 /* sigexec: what the handler and the sender share. */
 static pid_t	sig_main;
-static volatile sig_atomic_t sig_stop, sig_each;
+static int	sig_stop, sig_each;	/* atomics: shared by two threads */
 static unsigned long sig_onmain, sig_elsewhere, sig_sent, sig_lost;
 
 /* A handler that needs 96 KiB of stack, and counts where it ran. */
@@ -471,16 +471,17 @@ sig_sender(void *arg __attribute__((unused)))
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	(void)pthread_sigmask(SIG_BLOCK, &set, NULL);
-	while (!sig_stop) {
+	while (!__atomic_load_n(&sig_stop, __ATOMIC_SEQ_CST)) {
 		want = __atomic_load_n(&sig_onmain, __ATOMIC_SEQ_CST) +
 		    __atomic_load_n(&sig_elsewhere, __ATOMIC_SEQ_CST) + 1;
 		(void)kill(getpid(), SIGUSR1);
 		sig_sent++;
-		if (!sig_each) {
+		if (!__atomic_load_n(&sig_each, __ATOMIC_SEQ_CST)) {
 			sched_yield();
 			continue;
 		}
-		for (i = 0; i < 10000 && !sig_stop &&
+		for (i = 0; i < 10000 &&
+		    !__atomic_load_n(&sig_stop, __ATOMIC_SEQ_CST) &&
 		    __atomic_load_n(&sig_onmain, __ATOMIC_SEQ_CST) +
 		    __atomic_load_n(&sig_elsewhere, __ATOMIC_SEQ_CST) < want;
 		    i++)
@@ -503,7 +504,8 @@ cmd_sigexec(char **param)
 	pthread_t t;
 
 	sig_main = gettid();
-	sig_each = strcmp(param[4], "each") == 0;
+	__atomic_store_n(&sig_each, strcmp(param[4], "each") == 0,
+	    __ATOMIC_SEQ_CST);
 	sa.sa_flags = SA_RESTART;
 	(void)sigaction(SIGUSR1, &sa, NULL);
 	sigemptyset(&set);
@@ -522,7 +524,7 @@ cmd_sigexec(char **param)
 		}
 	}
 	n = i;
-	sig_stop = 1;
+	__atomic_store_n(&sig_stop, 1, __ATOMIC_SEQ_CST);
 	(void)pthread_join(t, NULL);
 	/* The last one sent may still be pending: let it in. */
 	usleep(10000);
