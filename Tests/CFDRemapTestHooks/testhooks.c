@@ -6,13 +6,23 @@
 #include <sys/syscall.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "fdremap_testhooks.h"
+
+/* See fdremap_testhooks.h. */
+int
+fdr_test_mkstemp_cloexec(char *template)
+{
+
+	return (mkostemp(template, O_CLOEXEC));
+}
 
 /*
  * The child only sleeps and exits (system calls, nothing of the

@@ -29,7 +29,7 @@ import Testing
         let c = try sigexec(1000, "flood")
         let (wrong, sent, onMain, elsewhere) = (c[1], c[2], c[3], c[4])
         #expect(wrong == 0, "execs that did not fail with ENOEXEC")
-        #expect(sent > 1000 && onMain > 0, "the flood did not happen: \(c)")
+        #expect(sent > 100 && onMain > 0, "the flood did not happen: \(c)")
         #expect(elsewhere == 0, "\(elsewhere) of \(onMain + elsewhere) calls off the caller's thread")
     }
 

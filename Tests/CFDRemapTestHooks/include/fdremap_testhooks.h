@@ -19,4 +19,10 @@
  */
 pid_t	fdr_test_child_at(pid_t pid, unsigned int ms, int status);
 
+/*
+ * mkostemp(template, O_CLOEXEC), which Swift's Glibc module lacks: a new
+ * file whose descriptor no program started meanwhile inherits.
+ */
+int	fdr_test_mkstemp_cloexec(char *template);
+
 #endif /* !_FDREMAP_TESTHOOKS_H_ */
