@@ -204,11 +204,23 @@ final class TempDir {
         path = String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// Writes `text` to `name` in the folder; its path.
+    /// Writes `text` to `name` in the folder; its path. Through a
+    /// close-on-exec descriptor, so that no program another test starts
+    /// meanwhile keeps it open for writing (which would make executing it
+    /// ETXTBSY).
     @discardableResult
     func write(_ name: String, _ text: String) -> String {
         let p = path + "/" + name
-        precondition(FileManager.default.createFile(atPath: p, contents: Data(text.utf8)))
+        let fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        precondition(fd >= 0, "cannot create \(p)")
+        let bytes = Array(text.utf8)
+        var done = 0
+        while done < bytes.count {
+            let n = bytes[done...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            precondition(n > 0 || errno == EINTR, "cannot write \(p)")
+            done += max(n, 0)
+        }
+        close(fd)
         return p
     }
 
