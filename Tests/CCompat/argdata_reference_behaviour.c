@@ -390,11 +390,23 @@ serializes_to(const argdata_t *ad, const char *want, const int *wantfds,
 	return (ok);
 }
 
+/* serializes_to() of the buffer given in hex, read with convert. */
+static int
+buffer_serializes_to(const char *in, int (*convert)(void *, size_t),
+    const char *want, const int *wantfds, size_t nwantfds, const char *nolist)
+{
+	uint8_t bytes[256];
+	size_t n = unhex(in, bytes);
+	argdata_t *ad = argdata_from_buffer(bytes, n, convert, NULL);
+	int ok = serializes_to(ad, want, wantfds, nwantfds, nolist);
+
+	argdata_free(ad);
+	return (ok);
+}
+
 static void
 serialising(void)
 {
-	uint8_t in[256];
-	size_t n;
 	argdata_t *ad;
 	struct timespec ts;
 	static const int none[1] = { 0 }, twelve[] = { 12 }, nineteen[] = {
@@ -414,43 +426,28 @@ serialising(void)
 		    "53 6f 6d 65 20 72 61 6e 64 6f 6d" };
 		size_t j;
 
-		for (j = 0; j < sizeof(same) / sizeof(same[0]); j++) {
-			n = unhex(same[j], in);
-			ad = argdata_from_buffer(in, n, passthrough, NULL);
-			CHECK(serializes_to(ad, same[j], none, 0, NULL));
-			argdata_free(ad);
-		}
+		for (j = 0; j < sizeof(same) / sizeof(same[0]); j++)
+			CHECK(buffer_serializes_to(same[j], passthrough,
+			    same[j], none, 0, NULL));
 	}
 	/* Descriptors renumbered. */
-	n = unhex("03 00 00 00 00", in);
-	ad = argdata_from_buffer(in, n, passthrough, NULL);
-	CHECK(serializes_to(ad, "03 00 00 00 00", none, 1, NULL));
-	argdata_free(ad);
-	n = unhex("03 00 00 00 13", in);
-	ad = argdata_from_buffer(in, n, passthrough, NULL);
-	CHECK(serializes_to(ad, "03 00 00 00 00", nineteen, 1,
-	    "03 00 00 00 13"));
-	argdata_free(ad);
-	n = unhex("03 ca fe ba be", in);
-	ad = argdata_from_buffer(in, n, passthrough, NULL);
-	CHECK(serializes_to(ad, "03 ff ff ff ff", none, 0, NULL));
-	argdata_free(ad);
-	n = unhex("03 00 00 00 05", in);
-	ad = argdata_from_buffer(in, n, NULL, NULL);	/* no conversion */
-	CHECK(serializes_to(ad, "03 ff ff ff ff", none, 0, NULL));
-	argdata_free(ad);
-	n = unhex("05 49 6e 74 65 67 65 72 73", in);
-	ad = argdata_from_buffer(in, n, passthrough, NULL);
-	CHECK(serializes_to(ad, "05 49 6e 74 65 67 65 72 73", none, 0, NULL));
-	argdata_free(ad);
-	n = unhex("06 85 03 12 34 56 78 85 03 01 23 45 67 85 03 01 23 45 67"
-	    " 85 03 00 00 00 12 54 72 61 69 6c 85 03 00 00 00 42", in);
-	ad = argdata_from_buffer(in, n, passthrough, NULL);
-	CHECK(serializes_to(ad, "06 85 03 00 00 00 00 85 03 00 00 00 01 85 03"
+	CHECK(buffer_serializes_to("03 00 00 00 00", passthrough,
+	    "03 00 00 00 00", none, 1, NULL));
+	CHECK(buffer_serializes_to("03 00 00 00 13", passthrough,
+	    "03 00 00 00 00", nineteen, 1, "03 00 00 00 13"));
+	CHECK(buffer_serializes_to("03 ca fe ba be", passthrough,
+	    "03 ff ff ff ff", none, 0, NULL));
+	CHECK(buffer_serializes_to("03 00 00 00 05", NULL,
+	    "03 ff ff ff ff", none, 0, NULL));
+	CHECK(buffer_serializes_to("05 49 6e 74 65 67 65 72 73", passthrough,
+	    "05 49 6e 74 65 67 65 72 73", none, 0, NULL));
+	CHECK(buffer_serializes_to("06 85 03 12 34 56 78 85 03 01 23 45 67 85"
+	    " 03 01 23 45 67 85 03 00 00 00 12 54 72 61 69 6c 85 03 00 00 00 42",
+	    passthrough,
+	    "06 85 03 00 00 00 00 85 03 00 00 00 01 85 03"
 	    " 00 00 00 01 85 03 00 00 00 02 54 72 61 69 6c 85 03 00 00 00 42",
 	    map, 3, "06 85 03 12 34 56 78 85 03 01 23 45 67 85 03 01 23 45 67"
 	    " 85 03 00 00 00 12 54 72 61 69 6c 85 03 00 00 00 42"));
-	argdata_free(ad);
 
 	/* Made values. */
 	ad = argdata_create_binary("Hello", 5);
