@@ -98,14 +98,17 @@ uint8_t	*ad_put_prefix(uint8_t *out, size_t len) AD_SYM(ad_put_prefix);
 int	 ad_payload(const argdata_t *ad, uint8_t tag, const uint8_t **p,
 	    size_t *n) AD_SYM(ad_payload);
 void	 ad_int_trim(const uint8_t **p, size_t *n) AD_SYM(ad_int_trim);
-size_t	 ad_int_encode(uint8_t *out, const uint8_t *raw, size_t n) AD_SYM(ad_int_encode);
-int	 ad_utf8_next(const uint8_t *s, size_t n, uint32_t *cp) AD_SYM(ad_utf8_next);
+size_t	 ad_int_encode(uint8_t *out, const uint8_t *raw, size_t n)
+	    AD_SYM(ad_int_encode);
+int	 ad_utf8_next(const uint8_t *s, size_t n, uint32_t *cp)
+	    AD_SYM(ad_utf8_next);
 int	 ad_utf8_validate(const uint8_t *s, size_t n) AD_SYM(ad_utf8_validate);
 uint32_t ad_get_be32(const uint8_t *p) AD_SYM(ad_get_be32);
 void	 ad_put_be32(uint8_t *p, uint32_t v) AD_SYM(ad_put_be32);
 int	 ad_timestamp_split(const uint8_t *p, size_t n, int64_t *sec,
 	    uint32_t *nsec) AD_SYM(ad_timestamp_split);
-bool	 ad_is_container(const argdata_t *ad, uint8_t *tag) AD_SYM(ad_is_container);
+bool	 ad_is_container(const argdata_t *ad, uint8_t *tag)
+	    AD_SYM(ad_is_container);
 
 /*
  * argdata_walk.c: a depth-first walk over a value in the order of its
@@ -164,7 +167,8 @@ struct ad_walk {
 	struct ad_frame	 w_inline[AD_WALK_INLINE];
 };
 
-void	 ad_walk_init(struct ad_walk *w, const argdata_t *root) AD_SYM(ad_walk_init);
+void	 ad_walk_init(struct ad_walk *w, const argdata_t *root)
+	    AD_SYM(ad_walk_init);
 enum ad_event ad_walk_next(struct ad_walk *w) AD_SYM(ad_walk_next);
 void	 ad_walk_fini(struct ad_walk *w) AD_SYM(ad_walk_fini);
 const struct ad_frame *ad_walk_top(const struct ad_walk *w) AD_SYM(ad_walk_top);

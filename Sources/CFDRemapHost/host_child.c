@@ -250,7 +250,8 @@ host_child_bruteend(const struct host_plan *hp)
  * execveat().  close_range(CLOSE_RANGE_CLOEXEC) marks them all at once
  * (Linux 5.11); then plain close_range() around keep (5.9); then a walk
  * of /proc/self/fd with getdents64 into a stack buffer; then close() of
- * every number the caller can hold (host_child_bruteend).  The test hooks skip the first ones.
+ * every number the caller can hold (host_child_bruteend).  The test
+ * hooks skip the first ones.
  * Cannot fail: the last way always works.
  */
 HOST_CHILD static void
@@ -340,9 +341,8 @@ HOST_CHILD static int
 host_child(void *arg)
 {
 	struct host_plan *hp = arg;
-	int execfd, error;
-
 	sigset_t all;
+	int execfd, error;
 
 	if (hp->hp_spawn && !hp->hp_sighandcleared)
 		host_child_signals();
@@ -478,8 +478,8 @@ host_closepidfd(struct host_plan *hp)
  * so that a failed one is reaped by it and never by a pid that someone
  * else's waitpid(-1) could have freed for reuse meanwhile.  For a spawn,
  * *pidp gets the child, and hp_pidfd its pidfd when hp_wantpidfd (-1 on
- * kernels without CLONE_PIDFD; closed otherwise).  Returns 0 or the child's (or clone's) errno;
- * the caller's errno is kept.
+ * kernels without CLONE_PIDFD; closed otherwise).  Returns 0 or the
+ * child's (or clone's) errno; the caller's errno is kept.
  */
 int
 host_start(struct host_plan *hp, pid_t *pidp)
@@ -488,7 +488,6 @@ host_start(struct host_plan *hp, pid_t *pidp)
 	sigset_t all;
 	char *stack;
 	int flags, error, saved_errno = errno;
-	long r __attribute__((unused));
 	pid_t pid;
 
 	stack = host_stack_get();
@@ -514,6 +513,8 @@ host_start(struct host_plan *hp, pid_t *pidp)
 	hp->hp_sighandcleared = false;
 #ifdef HOST_HAVE_CLONE3
 	if (hp->hp_spawn) {
+		long r;
+
 		hp->hp_sighandcleared = true;
 		r = host_clone3_spawn(stack, size, &hp->hp_pidfd, host_child,
 		    hp);

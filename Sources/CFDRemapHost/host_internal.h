@@ -166,7 +166,8 @@ struct host_plan {
 /* host_plan.c */
 int	host_plan_args(struct host_plan *hp, const struct image_args *args,
 	    const struct program_attr *attr, int execfd) FDR_SYM(host_plan_args);
-int	host_plan_fds(struct host_plan *hp, int *src, int n, int execfd) FDR_SYM(host_plan_fds);
+int	host_plan_fds(struct host_plan *hp, int *src, int n, int execfd)
+	    FDR_SYM(host_plan_fds);
 void	host_plan_free(struct host_plan *hp) FDR_SYM(host_plan_free);
 
 /*

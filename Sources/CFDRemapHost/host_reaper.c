@@ -5,9 +5,11 @@
  * One thread, started on first use with every signal blocked, sleeps in
  * epoll_wait(2) on the pidfds of the children it was given.  A pidfd
  * becomes readable when its process has exited; the thread then reaps it
- * with waitid(P_PIDFD) (it cannot block: the child is a zombie, or gone
- * if someone else reaped it) and closes the pidfd.  Each registration carries the pid and the pidfd in the epoll
- * data, so the reaper keeps no memory per child.  A process made by
+ * by the pidfd with program_wait() (it cannot block: the child is a
+ * zombie, or gone if someone else reaped it, and a pid reused meanwhile
+ * is never mistaken for it) and closes the pidfd.  Each registration
+ * carries the pid and the pidfd in the epoll data, so the reaper keeps
+ * no memory per child.  A process made by
  * fork(2) has no reaper thread: its first use starts its own.  Without
  * pidfds a small detached thread waits for the one child.
  */
@@ -51,19 +53,6 @@ host_thread(void *(*fn)(void *), void *arg)
 	return (error);
 }
 
-/*
- * Reap the child: by its pidfd (-1 without one), so that a child someone
- * else reaped, whose pid a new child then got, is never mistaken for it;
- * ECHILD (someone else did reap it) is fine.  By pid only where there is
- * no pidfd or no P_PIDFD.
- */
-static void
-host_reap(pid_t pid, int pidfd)
-{
-
-	(void)program_wait(pid, pidfd, NULL);
-}
-
 /* The reaper thread: reap each child whose pidfd becomes readable. */
 static void *
 host_reaper_main(void *arg)
@@ -77,7 +66,8 @@ host_reaper_main(void *arg)
 		for (i = 0; i < n; i++) {
 			pid = (pid_t)(ev[i].data.u64 >> 32);
 			pidfd = (int)(uint32_t)ev[i].data.u64;
-			host_reap(pid, pidfd);
+			/* ECHILD (someone else reaped it) is fine. */
+			(void)program_wait(pid, pidfd, NULL);
 			(void)epoll_ctl(epfd, EPOLL_CTL_DEL, pidfd, NULL);
 			(void)close(pidfd);
 		}
@@ -122,7 +112,7 @@ static void *
 host_waiter_main(void *arg)
 {
 
-	host_reap((pid_t)(intptr_t)arg, -1);
+	(void)program_wait((pid_t)(intptr_t)arg, -1, NULL);
 	return (NULL);
 }
 

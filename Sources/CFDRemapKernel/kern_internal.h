@@ -143,7 +143,8 @@ void		 fdrelease_slots(struct filedescent *fde, size_t n,
 void		 fddrop(struct filedesc *fdp, struct thread *td) FDR_SYM(fddrop);
 void		 fdescfree(struct thread *td) FDR_SYM(fdescfree);
 void		 filecaps_fill(struct filecaps *fcaps) FDR_SYM(filecaps_fill);
-int		 filecaps_copy(const struct filecaps *src, struct filecaps *dst) FDR_SYM(filecaps_copy);
+int		 filecaps_copy(const struct filecaps *src, struct filecaps *dst)
+		    FDR_SYM(filecaps_copy);
 void		 filecaps_free(struct filecaps *fcaps) FDR_SYM(filecaps_free);
 
 #endif /* !_KERN_INTERNAL_H_ */

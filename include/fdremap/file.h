@@ -75,7 +75,8 @@ extern const struct fileops badfileops FDR_SYM(badfileops);
  * ops are badfileops (not passable, no activator) until finit().
  * Returns 0 or ENOMEM; td is the allocating thread (may be NULL).
  */
-int	falloc_noinstall(struct thread *td, struct file **fpp) FDR_SYM(falloc_noinstall);
+int	falloc_noinstall(struct thread *td, struct file **fpp)
+	    FDR_SYM(falloc_noinstall);
 
 /* Initialise a file allocated by falloc_noinstall(). */
 void	finit(struct file *fp, unsigned int flag, short type, void *data,

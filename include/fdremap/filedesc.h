@@ -140,7 +140,8 @@ int	fdcopy_remapped(struct filedesc *fdp, const int *fds, size_t nfds,
  * Make fdp, built by fdcopy_remapped(), td's table and release the old
  * one (only td's reference when it is shared).  Cannot fail.
  */
-void	fdinstall_remapped(struct thread *td, struct filedesc *fdp) FDR_SYM(fdinstall_remapped);
+void	fdinstall_remapped(struct thread *td, struct filedesc *fdp)
+	    FDR_SYM(fdinstall_remapped);
 
 /*
  * Free a table built by fdcopy_remapped() that was never installed:

@@ -44,7 +44,8 @@ struct image_args {
  * stays allocated or referenced and *args is zeroed.
  */
 int	exec_copyin_data_fds(struct thread *td, struct image_args *args,
-	    const void *data, size_t datalen, const int *fds, size_t fdslen) FDR_SYM(exec_copyin_data_fds);
+	    const void *data, size_t datalen, const int *fds, size_t fdslen)
+	    FDR_SYM(exec_copyin_data_fds);
 
 /* Free what exec_copyin_data_fds() left in args, the new table too. */
 void	exec_free_args(struct image_args *args) FDR_SYM(exec_free_args);

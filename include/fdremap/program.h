@@ -47,9 +47,10 @@
  * once more with the executable at descriptor fdslen, without
  * close-on-exec.  So a #! script (or a binfmt_misc program) gets exactly
  * one documented extra descriptor, number fdslen: its own file, open as
- * execfd is (read-only or O_PATH); an ELF program never does.  When execfd is passed at its own
- * number (fds[execfd] == execfd) nothing extra is needed or added.  A
- * missing interpreter still fails with ENOENT.
+ * execfd is (read-only or O_PATH); an ELF program never does.  When
+ * execfd is passed at its own number (fds[execfd] == execfd) nothing
+ * extra is needed or added.  A missing interpreter still fails with
+ * ENOENT.
  *
  * The child is started with clone(CLONE_VM | CLONE_VFORK) on a stack of
  * its own, with every signal blocked; its caught signals are reset to
