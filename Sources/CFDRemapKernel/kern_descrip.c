@@ -29,38 +29,23 @@ filedesc_unlock(struct filedesc *fdp)
 	FILEDESC_UNLOCK(fdp);
 }
 
-/* Fill fcaps with all rights: no ioctl list, every fcntl. */
-void
-filecaps_fill(struct filecaps *fcaps)
+/* All rights: no ioctl list, every fcntl. */
+const struct filecaps filecaps_all = {
+	.fc_rights = { CAP_RIGHTS_ALL, CAP_RIGHTS_ALL },
+	.fc_ioctls = NULL,
+	.fc_nioctls = -1,
+	.fc_fcntls = CAP_FCNTL_ALL,
+};
+
+/* Whether fcaps is all rights, exactly filecaps_all. */
+static bool
+filecaps_isall(const struct filecaps *fcaps)
 {
 
-	fcaps->fc_rights[0] = CAP_RIGHTS_ALL;
-	fcaps->fc_rights[1] = CAP_RIGHTS_ALL;
-	fcaps->fc_ioctls = NULL;
-	fcaps->fc_nioctls = -1;
-	fcaps->fc_fcntls = CAP_FCNTL_ALL;
-}
-
-/*
- * Copy src to dst with an ioctl array of dst's own.  Returns 0, or ENOMEM
- * with dst untouched.
- */
-int
-filecaps_copy(const struct filecaps *src, struct filecaps *dst)
-{
-	unsigned long *ioctls = NULL;
-	size_t n;
-
-	if (src->fc_ioctls != NULL) {
-		n = src->fc_nioctls > 0 ? (size_t)src->fc_nioctls : 0;
-		ioctls = fdr_malloc(n * sizeof(*ioctls));
-		if (ioctls == NULL)
-			return (ENOMEM);
-		memcpy(ioctls, src->fc_ioctls, n * sizeof(*ioctls));
-	}
-	*dst = *src;
-	dst->fc_ioctls = ioctls;
-	return (0);
+	return (fcaps->fc_rights[0] == CAP_RIGHTS_ALL &&
+	    fcaps->fc_rights[1] == CAP_RIGHTS_ALL &&
+	    fcaps->fc_ioctls == NULL && fcaps->fc_nioctls == -1 &&
+	    fcaps->fc_fcntls == CAP_FCNTL_ALL);
 }
 
 /* Free the ioctl array of fcaps and forget it. */
@@ -71,6 +56,49 @@ filecaps_free(struct filecaps *fcaps)
 	fdr_free(fcaps->fc_ioctls);
 	fcaps->fc_ioctls = NULL;
 	fcaps->fc_nioctls = -1;
+}
+
+/*
+ * The slot form of fcaps (NULL: all rights), which takes fcaps's ioctl
+ * array and clears fcaps.  Returns 0 with *fcsp set, or ENOMEM with the
+ * array freed.  fcaps NULL, or all rights, costs no allocation.
+ */
+int
+fdcaps_make(struct filecaps *fcaps, struct fdcaps **fcsp)
+{
+	struct fdcaps *fcs;
+
+	*fcsp = NULL;
+	if (fcaps == NULL)
+		return (0);
+	if (filecaps_isall(fcaps))
+		return (0);
+	fcs = fdr_malloc(sizeof(*fcs));
+	if (fcs == NULL) {
+		filecaps_free(fcaps);
+		return (ENOMEM);
+	}
+	fcs->fcs_caps = *fcaps;
+	fcs->fcs_refcnt = 1;
+	fcaps->fc_ioctls = NULL;
+	fcaps->fc_nioctls = -1;
+	*fcsp = fcs;
+	return (0);
+}
+
+/*
+ * Drop a slot's reference on its capabilities; the last one frees them
+ * and their ioctl array.  NULL (all rights) is nothing to drop.
+ */
+void
+fdcaps_drop(struct fdcaps *fcs)
+{
+
+	if (fcs == NULL ||
+	    __atomic_sub_fetch(&fcs->fcs_refcnt, 1, __ATOMIC_ACQ_REL) != 0)
+		return;
+	fdr_free(fcs->fcs_caps.fc_ioctls);
+	fdr_free(fcs);
 }
 
 /*
@@ -90,7 +118,8 @@ fdalloc_table(size_t nslots)
 	if (fdp == NULL)
 		return (NULL);
 	if (nfiles > 0) {
-		fdp->fd_ofiles = fdr_malloc(nfiles * sizeof(*fdp->fd_ofiles));
+		fdp->fd_ofiles = fdr_aligned_alloc(FDE_ALIGN,
+		    nfiles * sizeof(*fdp->fd_ofiles));
 		fdp->fd_map = fdr_calloc(NDSLOTS(nfiles), NDSLOTSIZE);
 		if (fdp->fd_ofiles == NULL || fdp->fd_map == NULL) {
 			fdr_free(fdp->fd_ofiles);
@@ -218,9 +247,10 @@ fdunused(struct filedesc *fdp, int fd)
 
 /*
  * Grow the table to at least nfd slots, rounded up to whole bitmap
- * words.  Every reader holds the lock, so the arrays are reallocated in
- * place (FreeBSD keeps old arrays for its lockless readers).  Returns 0
- * or ENOMEM with the table unchanged.
+ * words.  Every reader holds the lock, so the arrays are replaced in
+ * place (FreeBSD keeps old arrays for its lockless readers); the slots
+ * move to a new FDE_ALIGN-aligned array, as realloc(3) does not keep an
+ * alignment.  Returns 0 or ENOMEM with the table unchanged.
  */
 static int
 fdgrowtable(struct filedesc *fdp, int nfd)
@@ -239,10 +269,13 @@ fdgrowtable(struct filedesc *fdp, int nfd)
 	memset(nmap + NDSLOTS(onfiles), 0,
 	    (NDSLOTS(nnfiles) - NDSLOTS(onfiles)) * NDSLOTSIZE);
 	fdp->fd_map = nmap;
-	ntable = fdr_reallocarray(fdp->fd_ofiles, nnfiles, sizeof(*ntable));
+	ntable = fdr_aligned_alloc(FDE_ALIGN, nnfiles * sizeof(*ntable));
 	if (ntable == NULL)
 		return (ENOMEM);	/* the larger map is harmless */
+	if (onfiles > 0)
+		memcpy(ntable, fdp->fd_ofiles, onfiles * sizeof(*ntable));
 	memset(ntable + onfiles, 0, (nnfiles - onfiles) * sizeof(*ntable));
+	fdr_free(fdp->fd_ofiles);
 	fdp->fd_ofiles = ntable;
 	fdp->fd_nfiles = (int)nnfiles;
 	return (0);
@@ -266,15 +299,14 @@ fdgrowtable_exp(struct filedesc *fdp, int fd, int maxfd)
 }
 
 /*
- * Allocate the lowest free slot at or above minfd, growing the table as
- * needed.  Returns 0 with *result set and the slot marked used (its entry
- * is still empty), EMFILE past the process limit, or ENOMEM.
+ * The lowest free slot at or above minfd within the process limit, in
+ * *result: 0, or EMFILE.  Nothing changes; fdalloc_take() takes it.
  */
 static int
-fdalloc(struct thread *td, int minfd, int *result)
+fdalloc_find(struct thread *td, int minfd, int *result)
 {
 	struct filedesc *fdp = td->td_proc->p_fd;
-	int fd, maxfd, error;
+	int fd, maxfd;
 
 	maxfd = lim_nofile(td->td_proc);
 	if (minfd < fdp->fd_freefile)
@@ -284,14 +316,43 @@ fdalloc(struct thread *td, int minfd, int *result)
 	fd = fd_first_free(fdp, minfd, fdp->fd_nfiles);
 	if (fd >= maxfd)
 		return (EMFILE);
+	*result = fd;
+	return (0);
+}
+
+/*
+ * Mark free slot fd used, growing the table for it first (within the
+ * process limit).  Returns 0, or ENOMEM with the table unchanged.
+ */
+static int
+fdalloc_take(struct thread *td, int fd)
+{
+	struct filedesc *fdp = td->td_proc->p_fd;
+	int error;
+
 	if (fd >= fdp->fd_nfiles) {
-		error = fdgrowtable_exp(fdp, fd, maxfd);
+		error = fdgrowtable_exp(fdp, fd, lim_nofile(td->td_proc));
 		if (error != 0)
 			return (error);
 	}
 	fdused(fdp, fd);
-	*result = fd;
 	return (0);
+}
+
+/*
+ * Allocate the lowest free slot at or above minfd, growing the table as
+ * needed.  Returns 0 with *result set and the slot marked used (its entry
+ * is still empty), EMFILE past the process limit, or ENOMEM.
+ */
+static int
+fdalloc(struct thread *td, int minfd, int *result)
+{
+	int error;
+
+	error = fdalloc_find(td, minfd, result);
+	if (error == 0)
+		error = fdalloc_take(td, *result);
+	return (error);
 }
 
 /* The entry of descriptor fd, or NULL when fd is not open.  Locked. */
@@ -308,53 +369,63 @@ fget_locked(struct filedesc *fdp, int fd)
 
 /*
  * Fill the free entry fde with fp (one more reference), close-on-exec
- * from O_CLOEXEC in flags, and the capabilities moved from fcaps (which
- * is cleared) or all rights.  Locked.
+ * from O_CLOEXEC in flags, the file's passability, and capabilities fcs
+ * (their reference moves into the slot).  Locked.
  */
 static void
 fdefill(struct filedescent *fde, struct file *fp, int flags,
-    struct filecaps *fcaps)
+    struct fdcaps *fcs)
 {
 
 	fhold(fp);
 	fde->fde_file = fp;
-	fde->fde_flags = (flags & O_CLOEXEC) != 0 ? UF_EXCLOSE : 0;
-	if (fcaps != NULL) {
-		fde->fde_caps = *fcaps;
-		fcaps->fc_ioctls = NULL;
-		fcaps->fc_nioctls = -1;
-	} else
-		filecaps_fill(&fde->fde_caps);
+	fde->fde_caps = fcs;
+	fde->fde_flags = ((flags & O_CLOEXEC) != 0 ? UF_EXCLOSE : 0) |
+	    (fp->f_passable ? UF_PASSABLE : 0);
 }
 
-/* Install fp in the lowest free slot. */
+/*
+ * Install fp in the lowest free slot.  The capabilities are made after
+ * the slot is found and before the table grows for it, so that a full
+ * table is EMFILE whatever memory there is, and ENOMEM leaves the table
+ * as it was.
+ */
 int
 finstall(struct thread *td, struct file *fp, int *fd, int flags,
     struct filecaps *fcaps)
 {
 	struct filedesc *fdp = td->td_proc->p_fd;
+	struct fdcaps *fcs = NULL;
 	int error;
 
 	FILEDESC_XLOCK(fdp);
-	error = fdalloc(td, 0, fd);
-	if (error == 0)
-		fdefill(&fdp->fd_ofiles[*fd], fp, flags, fcaps);
+	error = fdalloc_find(td, 0, fd);
+	if (error != 0) {
+		if (fcaps != NULL)
+			filecaps_free(fcaps);
+	} else if ((error = fdcaps_make(fcaps, &fcs)) == 0) {
+		error = fdalloc_take(td, *fd);
+		if (error == 0)
+			fdefill(&fdp->fd_ofiles[*fd], fp, flags, fcs);
+		else
+			fdcaps_drop(fcs);
+	}
 	FILEDESC_UNLOCK(fdp);
-	if (error != 0 && fcaps != NULL)
-		filecaps_free(fcaps);
 	return (error);
 }
 
 /*
  * Install fp at slot fd, which must be free: one lock for what
  * finstall() and kern_dup(FDDUP_FIXED) do in three, for building a
- * table whose numbers are given.
+ * table whose numbers are given.  EBUSY is known before anything is
+ * allocated (a slot beyond the table is free).
  */
 int
 finstall_fixed(struct thread *td, struct file *fp, int fd, int flags,
     struct filecaps *fcaps)
 {
 	struct filedesc *fdp = td->td_proc->p_fd;
+	struct fdcaps *fcs = NULL;
 	int error = 0, maxfd = lim_nofile(td->td_proc);
 
 	if (fd < 0 || fd >= maxfd) {
@@ -363,31 +434,35 @@ finstall_fixed(struct thread *td, struct file *fp, int fd, int flags,
 		return (EBADF);
 	}
 	FILEDESC_XLOCK(fdp);
-	if (fd >= fdp->fd_nfiles)
-		error = fdgrowtable_exp(fdp, fd, maxfd);
-	else if (fdp->fd_ofiles[fd].fde_file != NULL)
+	if (fd < fdp->fd_nfiles && fdp->fd_ofiles[fd].fde_file != NULL) {
 		error = EBUSY;
-	if (error == 0) {
-		fdused(fdp, fd);
-		fdefill(&fdp->fd_ofiles[fd], fp, flags, fcaps);
+		if (fcaps != NULL)
+			filecaps_free(fcaps);
+	} else if ((error = fdcaps_make(fcaps, &fcs)) == 0) {
+		if (fd >= fdp->fd_nfiles)
+			error = fdgrowtable_exp(fdp, fd, maxfd);
+		if (error == 0) {
+			fdused(fdp, fd);
+			fdefill(&fdp->fd_ofiles[fd], fp, flags, fcs);
+		} else
+			fdcaps_drop(fcs);
 	}
 	FILEDESC_UNLOCK(fdp);
-	if (error != 0 && fcaps != NULL)
-		filecaps_free(fcaps);
 	return (error);
 }
 
 /*
- * dup() and dup2() of the model.  The capabilities are copied before
- * anything changes, so ENOMEM leaves the table as it was.
+ * dup() and dup2() of the model.  The new slot shares the old one's
+ * capabilities, so only growing the table can fail with ENOMEM, and it
+ * leaves the table as it was.
  */
 int
 kern_dup(struct thread *td, unsigned int mode, int flags, int old, int new)
 {
 	struct filedesc *fdp = td->td_proc->p_fd;
 	struct filedescent *oldfde, *newfde;
-	struct file *fp, *delfp = NULL;
-	struct filecaps caps;
+	struct file *delfp = NULL;
+	struct fdcaps *delcaps = NULL;
 	int error, maxfd = lim_nofile(td->td_proc);
 
 	if (mode != FDDUP_NORMAL && mode != FDDUP_FIXED)
@@ -410,9 +485,7 @@ kern_dup(struct thread *td, unsigned int mode, int flags, int old, int new)
 		error = 0;
 		goto unlock;
 	}
-	error = filecaps_copy(&oldfde->fde_caps, &caps);
-	if (error != 0)
-		goto unlock;
+	error = 0;
 	if (mode == FDDUP_NORMAL) {
 		error = fdalloc(td, 0, &new);
 	} else if (new >= fdp->fd_nfiles) {
@@ -423,23 +496,23 @@ kern_dup(struct thread *td, unsigned int mode, int flags, int old, int new)
 		fdused(fdp, new);
 	} else {
 		delfp = fdp->fd_ofiles[new].fde_file;
-		filecaps_free(&fdp->fd_ofiles[new].fde_caps);
+		delcaps = fdp->fd_ofiles[new].fde_caps;
 	}
-	if (error != 0) {
-		filecaps_free(&caps);
+	if (error != 0)
 		goto unlock;
-	}
 	/* The table may have moved: find old's entry again. */
 	oldfde = &fdp->fd_ofiles[old];
-	fp = oldfde->fde_file;
-	fhold(fp);
+	fhold(oldfde->fde_file);
+	fdcaps_hold(oldfde->fde_caps);
 	newfde = &fdp->fd_ofiles[new];
-	newfde->fde_file = fp;
-	newfde->fde_caps = caps;
-	newfde->fde_flags = (flags & FDDUP_FLAG_CLOEXEC) != 0 ? UF_EXCLOSE : 0;
+	newfde->fde_file = oldfde->fde_file;
+	newfde->fde_caps = oldfde->fde_caps;
+	newfde->fde_flags = (oldfde->fde_flags & UF_PASSABLE) |
+	    ((flags & FDDUP_FLAG_CLOEXEC) != 0 ? UF_EXCLOSE : 0);
 	td->td_retval[0] = new;
 unlock:
 	FILEDESC_UNLOCK(fdp);
+	fdcaps_drop(delcaps);
 	if (delfp != NULL)
 		(void)fdrop(delfp, td);
 	return (error);
@@ -460,7 +533,7 @@ kern_close(struct thread *td, int fd)
 		return (EBADF);
 	}
 	fp = fde->fde_file;
-	filecaps_free(&fde->fde_caps);
+	fdcaps_drop(fde->fde_caps);
 	memset(fde, 0, sizeof(*fde));
 	fdunused(fdp, fd);
 	FILEDESC_UNLOCK(fdp);
@@ -469,9 +542,9 @@ kern_close(struct thread *td, int fd)
 
 /*
  * The copy that fork makes: every passable file (one more reference),
- * its capabilities and flags, and the umask.  Non-passable files, such
- * as kqueues, are not inherited (FreeBSD's fdcopy).  NULL when out of
- * memory, with nothing taken.
+ * its capabilities (shared) and flags, and the umask.  Non-passable
+ * files, such as kqueues, are not inherited (FreeBSD's fdcopy).  NULL
+ * when out of memory, with nothing taken.
  */
 struct filedesc *
 fdcopy(struct filedesc *fdp)
@@ -491,17 +564,13 @@ fdcopy(struct filedesc *fdp)
 	last = fdp->fd_lastfile;
 	for (i = 0; i <= last; i++) {
 		ofde = &fdp->fd_ofiles[i];
-		if (ofde->fde_file == NULL || !ofde->fde_file->f_passable)
+		if (ofde->fde_file == NULL ||
+		    (ofde->fde_flags & UF_PASSABLE) == 0)
 			continue;
 		nfde = &newfdp->fd_ofiles[i];
-		if (filecaps_copy(&ofde->fde_caps, &nfde->fde_caps) != 0) {
-			FILEDESC_UNLOCK(fdp);
-			fdescfree_remapped(newfdp);
-			return (NULL);
-		}
-		nfde->fde_file = ofde->fde_file;
-		nfde->fde_flags = ofde->fde_flags;
+		*nfde = *ofde;
 		fhold(nfde->fde_file);
+		fdcaps_hold(nfde->fde_caps);
 		fdused(newfdp, i);
 	}
 unlock:
@@ -510,8 +579,8 @@ unlock:
 }
 
 /*
- * Release slots 0 .. n-1 of a table: free each used slot's capabilities
- * and drop its reference, with td for the close hooks.  The files are
+ * Release slots 0 .. n-1 of a table: drop each used slot's capabilities
+ * and its file's reference, with td for the close hooks.  The files are
  * scattered in memory: each is prefetched for writing a few slots ahead,
  * so that the locked decrements do not wait on memory one by one.  A run
  * of slots holding one file (as a remapped list naming one descriptor
@@ -530,8 +599,8 @@ fdrelease_slots(struct filedescent *fde, size_t n, struct thread *td)
 			__builtin_prefetch(fp, 1, 3);
 		if ((fp = fde[i].fde_file) == NULL)
 			continue;
-		if (fde[i].fde_caps.fc_ioctls != NULL)
-			filecaps_free(&fde[i].fde_caps);
+		if (fde[i].fde_caps != NULL)
+			fdcaps_drop(fde[i].fde_caps);
 		if (fp == run) {
 			runlen++;
 			continue;
@@ -571,10 +640,20 @@ fdescfree(struct thread *td)
 		fddrop(fdp, td);
 }
 
-/* Whether an ioctl array and its length agree (-1: all, no array). */
+/*
+ * Whether a slot's capabilities are sound: held, and an ioctl array and
+ * its length agree (-1: all, no array).  NULL is all rights.
+ */
 static bool
-filecaps_valid(const struct filecaps *fcaps)
+fdcaps_valid(const struct fdcaps *fcs)
 {
+	const struct filecaps *fcaps;
+
+	if (fcs == NULL)
+		return (true);
+	if (__atomic_load_n(&fcs->fcs_refcnt, __ATOMIC_RELAXED) == 0)
+		return (false);
+	fcaps = &fcs->fcs_caps;
 
 	if (fcaps->fc_nioctls < -1)
 		return (false);
@@ -588,7 +667,9 @@ filecaps_valid(const struct filecaps *fcaps)
  * broken rule: 1 a slot is used iff its bit is set; 2 fd_nfiles is a
  * multiple of NDENTRIES and the reference count is not 0; 3 fd_lastfile
  * is the highest used slot; 4 no free slot below fd_freefile; 5 an ioctl
- * array and its length agree; 6 a used slot's file has references.
+ * array and its length agree, shared capabilities have references; 6 a
+ * used slot's file has references; 7 UF_PASSABLE is the file's; 8 the
+ * slots are FDE_ALIGN-aligned.
  */
 int
 fdcheck(struct filedesc *fdp)
@@ -601,6 +682,8 @@ fdcheck(struct filedesc *fdp)
 	if (fdp->fd_nfiles % (int)NDENTRIES != 0 ||
 	    __atomic_load_n(&fdp->fd_refcnt, __ATOMIC_RELAXED) == 0)
 		bad = 2;
+	else if ((uintptr_t)fdp->fd_ofiles % FDE_ALIGN != 0)
+		bad = 8;
 	for (i = 0; bad == 0 && i < fdp->fd_nfiles; i++) {
 		fde = &fdp->fd_ofiles[i];
 		used = (fdp->fd_map[NDSLOT(i)] & NDBIT(i)) != 0;
@@ -608,11 +691,14 @@ fdcheck(struct filedesc *fdp)
 			bad = 1;
 		else if (!used && i < fdp->fd_freefile)
 			bad = 4;
-		else if (used && !filecaps_valid(&fde->fde_caps))
+		else if (used && !fdcaps_valid(fde->fde_caps))
 			bad = 5;
 		else if (used && __atomic_load_n(&fde->fde_file->f_count,
 		    __ATOMIC_RELAXED) == 0)
 			bad = 6;
+		else if (used && ((fde->fde_flags & UF_PASSABLE) != 0) !=
+		    (fde->fde_file->f_passable != 0))
+			bad = 7;
 		if (used)
 			last = i;
 	}

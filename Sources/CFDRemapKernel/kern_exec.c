@@ -43,51 +43,67 @@ exec_copyin_data(struct image_args *args, const void *data, size_t datalen)
 }
 
 /*
- * Copy in the descriptor list and remap the process's table with it into
- * args->fdp.  The kernel's copy is temporary.
+ * Copy the descriptor list into a temporary buffer of the kernel's, set
+ * in *kfdsp (NULL for an empty list).  Returns 0, ENOMEM or EFAULT, with
+ * nothing allocated on error.
  */
 static int
-exec_copyin_fds(struct thread *td, struct image_args *args, const int *fds,
-    size_t fdslen)
+exec_copyin_fdlist(const int *fds, size_t fdslen, int **kfdsp)
 {
-	int *kfds = NULL;
+	int *kfds;
 	int error;
 
-	if (fdslen > 0) {
-		kfds = fdr_malloc(fdslen * sizeof(*kfds));
-		if (kfds == NULL)
-			return (ENOMEM);
-		error = copyin(fds, kfds, fdslen * sizeof(*kfds));
-		if (error != 0) {
-			fdr_free(kfds);
-			return (error);
-		}
+	*kfdsp = NULL;
+	if (fdslen == 0)
+		return (0);
+	kfds = fdr_malloc(fdslen * sizeof(*kfds));
+	if (kfds == NULL)
+		return (ENOMEM);
+	error = copyin(fds, kfds, fdslen * sizeof(*kfds));
+	if (error != 0) {
+		fdr_free(kfds);
+		return (error);
 	}
-	error = fdcopy_remapped(td->td_proc->p_fd, kfds, fdslen, &args->fdp);
-	fdr_free(kfds);
-	return (error);
+	*kfdsp = kfds;
+	return (0);
 }
 
 /*
- * The checks and copies of imgact.h, in its order.  fd_lastfile is read
- * without the lock only to bound the allocation, as FreeBSD does;
- * fdcopy_remapped() checks again under the lock.
+ * The first checks and the data's copy-in of imgact.h, in its order:
+ * args initialised, E2BIG, then the data.  fd_lastfile is read without
+ * the lock only to bound the allocation, as FreeBSD does; the remap
+ * checks again under the lock.  On error args may hold a buffer, which
+ * exec_free_args() frees.
  */
-int
-exec_copyin_data_fds(struct thread *td, struct image_args *args,
-    const void *data, size_t datalen, const int *fds, size_t fdslen)
+static int
+exec_copyin_begin(struct thread *td, struct image_args *args,
+    const void *data, size_t datalen, size_t fdslen)
 {
 	long last;
-	int error;
 
 	memset(args, 0, sizeof(*args));
 	args->fd = -1;
 	last = fd_get_lastfile_unlocked(td->td_proc->p_fd);
 	if (datalen >= EXEC_ARG_MAX || fdslen > (size_t)(last + 1))
 		return (E2BIG);
-	error = exec_copyin_data(args, data, datalen);
+	return (exec_copyin_data(args, data, datalen));
+}
+
+/* Copy in data and list, and build the new table with references. */
+int
+exec_copyin_data_fds(struct thread *td, struct image_args *args,
+    const void *data, size_t datalen, const int *fds, size_t fdslen)
+{
+	int *kfds = NULL;
+	int error;
+
+	error = exec_copyin_begin(td, args, data, datalen, fdslen);
 	if (error == 0)
-		error = exec_copyin_fds(td, args, fds, fdslen);
+		error = exec_copyin_fdlist(fds, fdslen, &kfds);
+	if (error == 0)
+		error = fdcopy_remapped(td->td_proc->p_fd, kfds, fdslen,
+		    &args->fdp);
+	fdr_free(kfds);
 	if (error != 0)
 		exec_free_args(args);
 	return (error);
@@ -106,39 +122,45 @@ exec_free_args(struct image_args *args)
 }
 
 /*
- * The executable's file: open in td's current table, not open for
- * writing, readable by FREAD or FEXEC.  Returns it with a reference, or
- * EBADF.
+ * The executable's file: open in table fdp, which the caller has locked,
+ * not open for writing, readable by FREAD or FEXEC.  Returns it with a
+ * reference, or EBADF.
  */
 static int
-fget_exec(struct thread *td, int fd, struct file **fpp)
+fget_exec_locked(struct filedesc *fdp, int fd, struct file **fpp)
 {
-	struct filedesc *fdp = td->td_proc->p_fd;
 	struct file *fp;
-	int error = EBADF;
 
-	FILEDESC_SLOCK(fdp);
-	if (fd >= 0 && fd <= fdp->fd_lastfile &&
-	    (fp = fdp->fd_ofiles[fd].fde_file) != NULL &&
-	    (fp->f_flag & FWRITE) == 0 &&
-	    (fp->f_flag & (FREAD | FEXEC)) != 0) {
-		fhold(fp);
-		*fpp = fp;
-		error = 0;
-	}
-	FILEDESC_UNLOCK(fdp);
-	return (error);
+	if (fd < 0 || fd > fdp->fd_lastfile ||
+	    (fp = fdp->fd_ofiles[fd].fde_file) == NULL ||
+	    (fp->f_flag & FWRITE) != 0 ||
+	    (fp->f_flag & (FREAD | FEXEC)) == 0)
+		return (EBADF);
+	fhold(fp);
+	*fpp = fp;
+	return (0);
+}
+
+/* Run fp's image activator: EACCES when it has none. */
+static int
+exec_activate(struct thread *td, struct file *fp, struct image_args *args)
+{
+
+	if (fp->f_ops->fo_exec == NULL)
+		return (EACCES);
+	return (fp->f_ops->fo_exec(fp, args, td));
 }
 
 /*
- * CloudABI's exec in the model: copy in, find the executable in the old
- * table, run its image activator, and install the new table only when
- * the activator succeeds.  On every error the old table is untouched.
+ * proc_exec() on a table other processes share: the new table takes
+ * references of its own, the old one is unlocked while the activator
+ * runs, and installing drops the process's reference on the old one.
  */
-int
-proc_exec(struct thread *td, int fd, const void *data, size_t datalen,
-    const int *fds, size_t fdslen)
+static int
+proc_exec_shared(struct thread *td, int fd, const void *data,
+    size_t datalen, const int *fds, size_t fdslen)
 {
+	struct filedesc *fdp;
 	struct image_args args;
 	struct file *fp;
 	int error;
@@ -147,12 +169,12 @@ proc_exec(struct thread *td, int fd, const void *data, size_t datalen,
 	if (error != 0)
 		return (error);
 	args.fd = fd;
-	error = fget_exec(td, fd, &fp);
+	fdp = td->td_proc->p_fd;
+	FILEDESC_SLOCK(fdp);
+	error = fget_exec_locked(fdp, fd, &fp);
+	FILEDESC_UNLOCK(fdp);
 	if (error == 0) {
-		if (fp->f_ops->fo_exec == NULL)
-			error = EACCES;
-		else
-			error = fp->f_ops->fo_exec(fp, &args, td);
+		error = exec_activate(td, fp, &args);
 		if (error == 0) {
 			fdinstall_remapped(td, args.fdp);
 			args.fdp = NULL;
@@ -161,4 +183,71 @@ proc_exec(struct thread *td, int fd, const void *data, size_t datalen,
 	}
 	exec_free_args(&args);
 	return (error);
+}
+
+/*
+ * proc_exec() on a table no other process shares: the old table stays
+ * locked from the remap to the install, the new table borrows its
+ * references (fdcopy_remapped_move()), and installing releases only the
+ * slots the list did not name.  Same errors, same order, and on error
+ * the old table is as it was.
+ */
+static int
+proc_exec_move(struct thread *td, int fd, const void *data,
+    size_t datalen, const int *fds, size_t fdslen)
+{
+	struct filedesc *fdp = td->td_proc->p_fd;
+	struct image_args args;
+	struct remap_move rm;
+	struct file *fp = NULL;
+	int *kfds = NULL;
+	int error;
+
+	error = exec_copyin_begin(td, &args, data, datalen, fdslen);
+	if (error == 0)
+		error = exec_copyin_fdlist(fds, fdslen, &kfds);
+	if (error != 0)
+		goto out;
+	args.fd = fd;
+	FILEDESC_XLOCK(fdp);
+	error = fdcopy_remapped_move(fdp, kfds, fdslen, &rm);
+	if (error != 0) {
+		FILEDESC_UNLOCK(fdp);
+		goto out;
+	}
+	args.fdp = rm.rm_fdp;
+	error = fget_exec_locked(fdp, fd, &fp);
+	if (error == 0)
+		error = exec_activate(td, fp, &args);
+	args.fdp = NULL;
+	if (error == 0)
+		fdinstall_remapped_move(td, &rm);
+	else {
+		fdescfree_remapped_move(&rm, kfds, fdslen);
+		FILEDESC_UNLOCK(fdp);
+	}
+	if (fp != NULL)
+		(void)fdrop(fp, td);
+out:
+	fdr_free(kfds);
+	exec_free_args(&args);
+	return (error);
+}
+
+/*
+ * CloudABI's exec in the model: copy in, find the executable in the old
+ * table, run its image activator, and install the new table only when
+ * the activator succeeds.  On every error the old table is untouched.
+ * The table's sharing is read once: only this process's thread can
+ * share it further, and it is here.
+ */
+int
+proc_exec(struct thread *td, int fd, const void *data, size_t datalen,
+    const int *fds, size_t fdslen)
+{
+	struct filedesc *fdp = td->td_proc->p_fd;
+
+	if (__atomic_load_n(&fdp->fd_refcnt, __ATOMIC_ACQUIRE) == 1)
+		return (proc_exec_move(td, fd, data, datalen, fds, fdslen));
+	return (proc_exec_shared(td, fd, data, datalen, fds, fdslen));
 }

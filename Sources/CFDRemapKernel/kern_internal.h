@@ -15,8 +15,8 @@ _Static_assert(sizeof(pthread_rwlock_t) <= sizeof(struct fd_lock),
     "struct fd_lock cannot hold a pthread_rwlock_t");
 _Static_assert(_Alignof(pthread_rwlock_t) <= 8,
     "struct fd_lock is not aligned enough for a pthread_rwlock_t");
-_Static_assert(sizeof(struct filedescent) == 48,
-    "a descriptor entry is 48 bytes, as FreeBSD's");
+_Static_assert(sizeof(struct filedescent) == FDE_ALIGN,
+    "a descriptor entry is 32 bytes: one cache line when aligned");
 _Static_assert(sizeof(struct file) == 64, "a file is one cache line");
 
 #define	FILEDESC_RWLOCK(fdp) \
@@ -142,9 +142,42 @@ void		 fdrelease_slots(struct filedescent *fde, size_t n,
 		    struct thread *td) FDR_SYM(fdrelease_slots);
 void		 fddrop(struct filedesc *fdp, struct thread *td) FDR_SYM(fddrop);
 void		 fdescfree(struct thread *td) FDR_SYM(fdescfree);
-void		 filecaps_fill(struct filecaps *fcaps) FDR_SYM(filecaps_fill);
-int		 filecaps_copy(const struct filecaps *src, struct filecaps *dst)
-		    FDR_SYM(filecaps_copy);
 void		 filecaps_free(struct filecaps *fcaps) FDR_SYM(filecaps_free);
+int		 fdcaps_make(struct filecaps *fcaps, struct fdcaps **fcsp)
+		    FDR_SYM(fdcaps_make);
+void		 fdcaps_drop(struct fdcaps *fcs) FDR_SYM(fdcaps_drop);
+
+/* One more slot holds fcs (NULL, all rights, is nothing to hold). */
+static inline void
+fdcaps_hold(struct fdcaps *fcs)
+{
+
+	if (fcs != NULL)
+		__atomic_fetch_add(&fcs->fcs_refcnt, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * kern_remap.c: the exec's remap, which moves references (proc_exec()
+ * on a table no other process shares).  The caller holds the old
+ * table's exclusive lock from fdcopy_remapped_move() until
+ * fdinstall_remapped_move() (which unlocks and frees it) or
+ * fdescfree_remapped_move() (after which it unlocks it); in between the
+ * old table must not be used, the image activator included.  The new
+ * table's slots borrow the references of the old slots whose bit is set
+ * in rm_taken; only a slot named twice or more takes more.
+ * fdcopy_remapped_move() has fdcopy_remapped()'s errors and order; on
+ * error nothing is left borrowed, taken or allocated.
+ */
+struct remap_move {
+	struct filedesc	*rm_fdp;	/* the new table */
+	NDSLOTTYPE	*rm_taken;	/* old slots borrowed from */
+};
+
+int	fdcopy_remapped_move(struct filedesc *fdp, const int *fds,
+	    size_t nfds, struct remap_move *rm) FDR_SYM(fdcopy_remapped_move);
+void	fdinstall_remapped_move(struct thread *td, struct remap_move *rm)
+	    FDR_SYM(fdinstall_remapped_move);
+void	fdescfree_remapped_move(struct remap_move *rm, const int *fds,
+	    size_t nfds) FDR_SYM(fdescfree_remapped_move);
 
 #endif /* !_KERN_INTERNAL_H_ */

@@ -1,18 +1,24 @@
 /*
  * kern_remap.c: the remapped descriptor tables of CloudABI's exec
  * (FreeBSD review D3079): fdcopy_remapped, fdinstall_remapped and
- * fdescfree_remapped.
+ * fdescfree_remapped, and the exec's own form of them, which moves
+ * references instead of taking them.
  *
  * FreeBSD's loop does, per entry, the dependent loads entry -> file ->
  * ops, a whole-entry copy, a capabilities copy and a locked increment,
  * each miss waiting for the one before.  Ours keeps every rule and
- * overlaps the misses: it prefetches old entries and then their files
- * ahead of use (kern_internal.h), reads passability from the file's own
- * cache line (f_passable, set by finit), touches each file once,
- * takes (and, freeing, drops) the references of a run of one file with
- * one locked instruction, and copies ioctl arrays in a separate pass only
- * when some entry has one.  The locked instruction per file is the floor:
- * about 19 cycles on x86, whatever else the loop does.
+ * overlaps the misses: it prefetches old entries, and then their files,
+ * ahead of use (kern_internal.h); a slot is one cache line and carries
+ * the file's passability (UF_PASSABLE), so the checks read nothing else;
+ * capabilities are shared, so a copy is a pointer; and the references of
+ * a run of one file are taken with one locked instruction.
+ *
+ * The remap is bound by memory: a random permutation of a large table
+ * waits on one line per old slot and one per file.  The exec's form
+ * (fdcopy_remapped_move) leaves the file lines alone: the old table is
+ * not shared and stays locked until the new one replaces it, so each
+ * slot named once lends its reference to the new table, and only the
+ * slots not named are released at install.
  */
 #define	_GNU_SOURCE
 #include <errno.h>
@@ -25,13 +31,9 @@ static inline void
 remap_prefetch_entry(const struct filedescent *ofde, unsigned int last,
     int fd)
 {
-	const char *p;
 
-	if ((unsigned int)fd > last)
-		return;
-	p = (const char *)&ofde[fd];
-	__builtin_prefetch(p, 0, 3);
-	__builtin_prefetch(p + sizeof(*ofde) - 1, 0, 3);
+	if ((unsigned int)fd <= last)
+		__builtin_prefetch(&ofde[fd], 0, 3);
 }
 
 /* Prefetch for writing the file of descriptor fd, when there is one. */
@@ -60,23 +62,36 @@ remap_hold(struct file *fp, unsigned int k)
 }
 
 /*
+ * The checks of one list entry: 0, or EBADF for a descriptor out of
+ * range or free, EINVAL for a file that is not passable.
+ */
+static inline int
+remap_check(const struct filedescent *ofde, unsigned int last, int fd)
+{
+
+	if ((unsigned int)fd > last || ofde[fd].fde_file == NULL)
+		return (EBADF);
+	if ((ofde[fd].fde_flags & UF_PASSABLE) == 0)
+		return (EINVAL);
+	return (0);
+}
+
+/*
  * Copy entry fds[i] of the old table to nfde[i] for each i in order,
- * taking a reference per copy, until the first bad descriptor.  Sets
- * *donep to the number of entries copied and *ioctlsp non-zero if any of
- * them has an ioctl array (still the old table's).  Returns 0, EBADF or
- * EINVAL.  The caller holds the old table's lock, so every file copied
- * keeps the old table's reference meanwhile and the references of a run
- * of one file can be taken together when the run ends: all of them are
- * taken when this returns.
+ * taking a reference per copy (file and capabilities), until the first
+ * bad descriptor.  Sets *donep to the number of entries copied.  Returns
+ * 0, EBADF or EINVAL.  The caller holds the old table's lock, so every
+ * file copied keeps the old table's reference meanwhile and the
+ * references of a run of one file can be taken together when the run
+ * ends: all of them are taken when this returns.
  */
 static int
 remap_gather(const struct filedesc *fdp, const int *fds, size_t nfds,
-    struct filedescent *nfde, size_t *donep, uintptr_t *ioctlsp)
+    struct filedescent *nfde, size_t *donep)
 {
 	const struct filedescent *ofde = fdp->fd_ofiles, *fde;
 	unsigned int last = (unsigned int)fdp->fd_lastfile;
 	unsigned int runlen = 0;
-	uintptr_t ioctls = 0;
 	struct file *fp, *run = NULL;
 	size_t i, pfent = REMAP_PF_ENT, pffile = REMAP_PF_FILE;
 	int error = 0;
@@ -88,22 +103,12 @@ remap_gather(const struct filedesc *fdp, const int *fds, size_t nfds,
 			remap_prefetch_entry(ofde, last, fds[i + pfent]);
 		if (i + pffile < nfds)
 			remap_prefetch_file(ofde, last, fds[i + pffile]);
-		if ((unsigned int)fds[i] > last) {
-			error = EBADF;
+		if ((error = remap_check(ofde, last, fds[i])) != 0)
 			break;
-		}
 		fde = &ofde[fds[i]];
-		fp = fde->fde_file;
-		if (fp == NULL) {
-			error = EBADF;
-			break;
-		}
-		if (!fp->f_passable) {
-			error = EINVAL;
-			break;
-		}
 		nfde[i] = *fde;
-		ioctls |= (uintptr_t)fde->fde_caps.fc_ioctls;
+		fdcaps_hold(fde->fde_caps);
+		fp = fde->fde_file;
 		if (fp == run) {
 			runlen++;
 			continue;
@@ -116,47 +121,77 @@ remap_gather(const struct filedesc *fdp, const int *fds, size_t nfds,
 	if (run != NULL)
 		remap_hold(run, runlen);
 	*donep = i;
-	*ioctlsp = ioctls;
+	return (error);
+}
+
+/* Whether bit fd of bitmap map is set, and set it. */
+static inline bool
+remap_test_and_set(NDSLOTTYPE *map, int fd)
+{
+	NDSLOTTYPE *w = &map[NDSLOT(fd)], bit = NDBIT(fd);
+	bool was = (*w & bit) != 0;
+
+	*w |= bit;
+	return (was);
+}
+
+/*
+ * The exec's gather: as remap_gather(), but the first entry naming an
+ * old slot takes no reference: it borrows the slot's, and the slot's bit
+ * is set in taken.  A later entry naming the same slot takes references
+ * of its own.  Reads no file.  The caller holds the old table's
+ * exclusive lock, and the table is not shared.
+ */
+static int
+remap_gather_move(const struct filedesc *fdp, const int *fds, size_t nfds,
+    struct filedescent *nfde, NDSLOTTYPE *taken, size_t *donep)
+{
+	const struct filedescent *ofde = fdp->fd_ofiles, *fde;
+	unsigned int last = (unsigned int)fdp->fd_lastfile;
+	size_t i, pfent = REMAP_PF_ENT;
+	int error = 0;
+
+	if (last < REMAP_PF_MIN)
+		pfent = nfds;			/* in cache: no prefetch */
+	for (i = 0; i < nfds; i++) {
+		if (i + pfent < nfds)
+			remap_prefetch_entry(ofde, last, fds[i + pfent]);
+		if ((error = remap_check(ofde, last, fds[i])) != 0)
+			break;
+		fde = &ofde[fds[i]];
+		nfde[i] = *fde;
+		if (remap_test_and_set(taken, fds[i])) {
+			fhold(fde->fde_file);
+			fdcaps_hold(fde->fde_caps);
+		}
+	}
+	*donep = i;
 	return (error);
 }
 
 /*
- * Give each of the n entries that has an ioctl array (the old table's) a
- * copy of its own.  On ENOMEM the copies made are kept, so that the
- * caller frees them, and the entries not yet copied forget the old
- * arrays.  The caller holds the old table's lock.
+ * Undo remap_gather_move() over its first n entries: the first entry
+ * naming a slot clears the slot's bit (its reference was borrowed); the
+ * later ones, finding it clear, drop the references they took, never
+ * the last one (the old slot holds one).  taken is all zero again.
  */
-static int
-remap_copy_ioctls(struct filedescent *nfde, size_t n)
+static void
+remap_unmove(const int *fds, size_t n, NDSLOTTYPE *taken,
+    const struct filedescent *nfde)
 {
+	NDSLOTTYPE *w, bit;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		if (nfde[i].fde_caps.fc_ioctls == NULL)
+		w = &taken[NDSLOT(fds[i])];
+		bit = NDBIT(fds[i]);
+		if ((*w & bit) != 0) {
+			*w &= ~bit;
 			continue;
-		if (filecaps_copy(&nfde[i].fde_caps, &nfde[i].fde_caps) != 0)
-			break;
+		}
+		(void)fdrop_inl(nfde[i].fde_file, NULL);
+		fdcaps_drop(nfde[i].fde_caps);
 	}
-	if (i == n)
-		return (0);
-	for (; i < n; i++) {
-		nfde[i].fde_caps.fc_ioctls = NULL;
-		nfde[i].fde_caps.fc_nioctls = -1;
-	}
-	return (ENOMEM);
-}
-
-/*
- * Forget the old table's ioctl arrays in the first n entries after a
- * failed gather: they were copied by value and are not ours to free.
- */
-static void
-remap_forget_ioctls(struct filedescent *nfde, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		nfde[i].fde_caps.fc_ioctls = NULL;
 }
 
 /*
@@ -190,7 +225,6 @@ fdcopy_remapped(struct filedesc *fdp, const int *fds, size_t nfds,
     struct filedesc **ret)
 {
 	struct filedesc *newfdp;
-	uintptr_t ioctls;
 	size_t done;
 	int error;
 
@@ -205,12 +239,7 @@ fdcopy_remapped(struct filedesc *fdp, const int *fds, size_t nfds,
 		return (ENOMEM);
 	}
 	newfdp->fd_cmask = fdp->fd_cmask;
-	error = remap_gather(fdp, fds, nfds, newfdp->fd_ofiles, &done,
-	    &ioctls);
-	if (error != 0)
-		remap_forget_ioctls(newfdp->fd_ofiles, done);
-	else if (ioctls != 0)
-		error = remap_copy_ioctls(newfdp->fd_ofiles, nfds);
+	error = remap_gather(fdp, fds, nfds, newfdp->fd_ofiles, &done);
 	FILEDESC_UNLOCK(fdp);
 	if (error != 0) {
 		fdrelease_slots(newfdp->fd_ofiles, done, NULL);
@@ -220,6 +249,107 @@ fdcopy_remapped(struct filedesc *fdp, const int *fds, size_t nfds,
 	remap_finish(newfdp, nfds);
 	*ret = newfdp;
 	return (0);
+}
+
+/*
+ * The exec's remap (kern_internal.h): fdcopy_remapped()'s table, errors
+ * and order, built by remap_gather_move() into a table of its own and a
+ * bitmap of the old slots it borrowed from.  On error nothing is
+ * borrowed or taken and nothing stays allocated.
+ */
+int
+fdcopy_remapped_move(struct filedesc *fdp, const int *fds, size_t nfds,
+    struct remap_move *rm)
+{
+	struct filedesc *newfdp;
+	NDSLOTTYPE *taken;
+	size_t done;
+	int error;
+
+	if (nfds > (size_t)((long)fdp->fd_lastfile + 1))
+		return (E2BIG);
+	newfdp = fdalloc_table(nfds);
+	if (newfdp == NULL)
+		return (ENOMEM);
+	taken = fdr_calloc(NDSLOTS((size_t)fdp->fd_nfiles), NDSLOTSIZE);
+	if (taken == NULL) {
+		fdfree_table(newfdp);
+		return (ENOMEM);
+	}
+	newfdp->fd_cmask = fdp->fd_cmask;
+	error = remap_gather_move(fdp, fds, nfds, newfdp->fd_ofiles, taken,
+	    &done);
+	if (error != 0) {
+		remap_unmove(fds, done, taken, newfdp->fd_ofiles);
+		fdr_free(taken);
+		fdfree_table(newfdp);
+		return (error);
+	}
+	remap_finish(newfdp, nfds);
+	rm->rm_fdp = newfdp;
+	rm->rm_taken = taken;
+	return (0);
+}
+
+/*
+ * Give back a table of fdcopy_remapped_move() that is not installed:
+ * the references it took go, the borrowed ones stay with the old table,
+ * which is as it was.
+ */
+void
+fdescfree_remapped_move(struct remap_move *rm, const int *fds, size_t nfds)
+{
+
+	remap_unmove(fds, nfds, rm->rm_taken, rm->rm_fdp->fd_ofiles);
+	fdr_free(rm->rm_taken);
+	fdfree_table(rm->rm_fdp);
+	rm->rm_fdp = NULL;
+	rm->rm_taken = NULL;
+}
+
+/*
+ * Release the used slots of fdp that are not in taken: the references
+ * the new table did not borrow.  Scans the bitmaps a word at a time, so
+ * a list that names every slot releases nothing and reads no slot.
+ */
+static void
+remap_release_untaken(struct filedesc *fdp, const NDSLOTTYPE *taken,
+    struct thread *td)
+{
+	struct filedescent *fde;
+	NDSLOTTYPE left;
+	size_t w, nw = NDSLOTS((size_t)fdp->fd_lastfile + 1);
+
+	for (w = 0; w < nw; w++) {
+		left = fdp->fd_map[w] & ~taken[w];
+		while (left != 0) {
+			fde = &fdp->fd_ofiles[w * NDENTRIES +
+			    (size_t)__builtin_ctzll(left)];
+			left &= left - 1;
+			fdcaps_drop(fde->fde_caps);
+			(void)fdrop_inl(fde->fde_file, td);
+		}
+	}
+}
+
+/*
+ * Install the table of fdcopy_remapped_move() as td's and free the old
+ * one, which the caller had locked: its borrowed references are the new
+ * table's now, the others are released.  Close hooks of the files it
+ * held last see the new table already in place.
+ */
+void
+fdinstall_remapped_move(struct thread *td, struct remap_move *rm)
+{
+	struct filedesc *ofdp = td->td_proc->p_fd;
+
+	td->td_proc->p_fd = rm->rm_fdp;
+	remap_release_untaken(ofdp, rm->rm_taken, td);
+	FILEDESC_UNLOCK(ofdp);
+	fdfree_table(ofdp);
+	fdr_free(rm->rm_taken);
+	rm->rm_fdp = NULL;
+	rm->rm_taken = NULL;
 }
 
 /*

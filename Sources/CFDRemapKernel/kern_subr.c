@@ -402,7 +402,8 @@ fdr_reallocarray(void *ptr, size_t nmemb, size_t size)
 
 /*
  * aligned_alloc(3), counted and subject to FDR_FAIL_MALLOC.  Objects of
- * up to ZONE_ITEM bytes and alignment (open files) come from the zone.
+ * up to ZONE_ITEM bytes and alignment (open files) come from the zone;
+ * large blocks are superpages, as fdr_malloc()'s (descriptor tables).
  */
 void *
 fdr_aligned_alloc(size_t alignment, size_t size)
@@ -416,6 +417,8 @@ fdr_aligned_alloc(size_t alignment, size_t size)
 		mem_account(ZONE_ITEM);
 		return (p);
 	}
+	if (size >= SUPERPAGE_THRESHOLD && alignment <= SUPERPAGE_SIZE)
+		return (mem_allocated(mem_alloc(size)));
 	if (posix_memalign(&p, alignment, size == 0 ? 1 : size) != 0)
 		return (NULL);
 	return (mem_allocated(p));

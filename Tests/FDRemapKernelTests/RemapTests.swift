@@ -201,7 +201,7 @@ import CFDRemapKernel
         leaks.verify(files)
     }
 
-    @Test func capabilitiesAreCopiedWithAnIoctlArrayOfTheirOwn() throws {
+    @Test func capabilitiesAreSharedImmutableAndReferenceCounted() throws {
         let leaks = LeakCheck()
         do {
             let p = try ModelProcess()
@@ -209,24 +209,31 @@ import CFDRemapKernel
                                     ioctls: [0x5401, 0x5402, 0x541B], fcntls: 0x5)
             let fd = try files.open(p, capabilities: caps)
             let none = try files.open(p, capabilities: Capabilities(rights: (1, 2), ioctls: [], fcntls: 0))
-            try files.open(p)
+            let all = try files.open(p)
             let t = try p.remap([fd, none, fd])
             #expect(t.table[0]?.capabilities == caps)
             #expect(t.table[2]?.capabilities == caps)
             #expect(t.table[1]?.capabilities.ioctls == [])
-            // Separate arrays: each copy owns its own.
-            let oldArray = p.fdp.pointee.fd_ofiles[Int(fd)].fde_caps.fc_ioctls
+            // All rights cost no allocation; others are one object that
+            // every copy shares, with a reference per slot holding it.
+            #expect(p.fdp.pointee.fd_ofiles[Int(all)].fde_caps == nil)
+            let shared = p.fdp.pointee.fd_ofiles[Int(fd)].fde_caps
+            #expect(shared != nil)
+            let held = { fdcaps_count(shared!) }
+            #expect(held() == 3)    // the old slot and t's two
             var ret: UnsafeMutablePointer<filedesc>?
             #expect(copy(p, [fd, fd], ret: &ret) == 0)
-            let a0 = ret!.pointee.fd_ofiles[0].fde_caps.fc_ioctls
-            let a1 = ret!.pointee.fd_ofiles[1].fde_caps.fc_ioctls
-            #expect(a0 != nil && a1 != nil && a0 != a1 && a0 != oldArray && a1 != oldArray)
+            #expect(ret!.pointee.fd_ofiles[0].fde_caps == shared)
+            #expect(ret!.pointee.fd_ofiles[1].fde_caps == shared)
+            #expect(held() == 5)
             // Freeing the copy leaves the original intact, and vice versa.
             fdescfree_remapped(ret)
+            #expect(held() == 3)
             #expect(p.table[fd]?.capabilities == caps)
             let t2 = try p.remap([fd])
             try p.close(fd)
             #expect(t2.table[0]?.capabilities == caps)
+            #expect(fdcheck(p.fdp) == 0)
         }
         leaks.verify(files)
     }
@@ -313,9 +320,10 @@ import CFDRemapKernel
                 #expect(grown == 0, "allocation \(k)")
                 #expect(p.table == before, "allocation \(k)")
             }
-            // The table, its slots, its bitmap, one array per third entry;
-            // the walk ends at the first k that does not fire.
-            #expect(k == 3 + 34 + 1)
+            // The table, its slots, its bitmap, and nothing per entry:
+            // capabilities are shared, not copied. The walk ends at the
+            // first k that does not fire.
+            #expect(k == 3 + 1)
         }
         leaks.verify(files)
     }

@@ -229,9 +229,10 @@ import Glibc
             let k = walkAllocationFailures({ try files.open(p, capabilities: caps) }) { k, failed, _ in
                 if failed { #expect(p.table == before, "allocation \(k)") }
             }
-            #expect(k == 5)    // file, ioctl array, bitmap, slots
+            // file, ioctl array, shared capabilities, bitmap, slots
+            #expect(k == 6)
             #expect(files.liveCount == 65)
-            #expect(files.openCount == 65 + 4)
+            #expect(files.openCount == 65 + 5)
         }
         leaks.verify(files)
     }

@@ -17,7 +17,10 @@
 
 struct thread;
 
-/* Per-descriptor capabilities, as FreeBSD's struct filecaps. */
+/*
+ * Per-descriptor capabilities, as FreeBSD's struct filecaps: the form in
+ * which finstall() is given them and fdecaps() shows them.
+ */
 struct filecaps {
 	uint64_t	 fc_rights[2];	/* rights, by value */
 	unsigned long	*fc_ioctls;	/* allowed ioctls, owned; NULL: all */
@@ -28,15 +31,64 @@ struct filecaps {
 #define	CAP_RIGHTS_ALL	UINT64_C(0xffffffffffffffff)
 #define	CAP_FCNTL_ALL	UINT32_C(0xffffffff)
 
+/*
+ * Capabilities as slots hold them: made once by finstall(), immutable
+ * from then on, and shared by every slot copied from that one (dup, fork,
+ * the remap), each holding one reference (fcs_refcnt, atomic).  A slot
+ * with all rights holds none (fde_caps NULL) and costs no allocation.
+ * FreeBSD copies the capabilities, and their ioctl array, into each new
+ * slot; sharing them keeps a slot at 32 bytes and makes a copy one
+ * pointer, and no caller can tell, since they never change.
+ */
+struct fdcaps {
+	struct filecaps	 fcs_caps;	/* the capabilities */
+	unsigned int	 fcs_refcnt;	/* slots holding them */
+};
+
 /* Per-descriptor flags (fde_flags). */
 #define	UF_EXCLOSE	0x01		/* close-on-exec */
+#define	UF_PASSABLE	0x02		/* the file is passable, cached */
 
-/* One slot of a table: 48 bytes. */
+/*
+ * One slot of a table: 32 bytes, and tables are 32-byte aligned, so a
+ * slot is one cache line (FreeBSD's is 48 and straddles two lines half
+ * the time).  UF_PASSABLE caches the file's DFLAG_PASSABLE when the slot
+ * is filled (a file's operations never change), so that the remap checks
+ * a slot without reading its file.
+ */
 struct filedescent {
 	struct file	*fde_file;	/* NULL: the slot is free */
-	struct filecaps	 fde_caps;
-	uint8_t		 fde_flags;	/* UF_EXCLOSE */
+	struct fdcaps	*fde_caps;	/* NULL: all rights; see fdecaps() */
+	uint8_t		 fde_flags;	/* UF_EXCLOSE, UF_PASSABLE */
+	uint8_t		 fde_spare[15];
 };
+
+#define	FDE_ALIGN	32
+
+/* The slots holding fcs, read atomically (for observers). */
+static inline unsigned int
+fdcaps_count(const struct fdcaps *fcs)
+{
+
+	return (__atomic_load_n(&fcs->fcs_refcnt, __ATOMIC_RELAXED));
+}
+
+/* All rights: what fdecaps() gives for a slot with fde_caps NULL. */
+extern const struct filecaps filecaps_all FDR_SYM(filecaps_all);
+
+/*
+ * The capabilities of a used slot.  Valid while the slot holds them: as
+ * long as the caller holds the table's lock, or the slot is otherwise
+ * known not to change.  The ioctl array is shared and must not be
+ * written or freed.
+ */
+static inline const struct filecaps *
+fdecaps(const struct filedescent *fde)
+{
+
+	return (fde->fde_caps != NULL ? &fde->fde_caps->fcs_caps :
+	    &filecaps_all);
+}
 
 /* Bitmap words. */
 typedef	uint64_t	NDSLOTTYPE;
@@ -91,8 +143,9 @@ void	filedesc_unlock(struct filedesc *fdp) FDR_SYM(filedesc_unlock);
  * O_CLOEXEC (the host's <fcntl.h> value) in flags sets UF_EXCLOSE.  A
  * non-NULL fcaps is moved into the slot (its ioctl array is owned from
  * then on, and *fcaps is cleared), also on error, where the array is
- * freed; NULL means all rights.  Returns 0 with *fd set, or EMFILE
- * (process limit) or ENOMEM.
+ * freed; NULL means all rights.  Capabilities other than all rights are
+ * made into a struct fdcaps, one allocation.  Returns 0 with *fd set, or
+ * EMFILE (process limit) or ENOMEM.
  */
 int	finstall(struct thread *td, struct file *fp, int *fd, int flags,
 	    struct filecaps *fcaps) FDR_SYM(finstall);
@@ -110,9 +163,10 @@ int	finstall_fixed(struct thread *td, struct file *fp, int fd, int flags,
 /*
  * Duplicate descriptor old.  FDDUP_NORMAL takes the lowest free slot;
  * FDDUP_FIXED takes slot new, closing what was there (old == new is a
- * no-op that checks old).  The new slot gets the old one's capabilities
- * and, only with FDDUP_FLAG_CLOEXEC, close-on-exec.  The new descriptor
- * is returned in td->td_retval[0].  Returns 0, EBADF, EMFILE or ENOMEM.
+ * no-op that checks old).  The new slot shares the old one's
+ * capabilities and, only with FDDUP_FLAG_CLOEXEC, is close-on-exec.  The
+ * new descriptor is returned in td->td_retval[0].  Returns 0, EBADF,
+ * EMFILE or ENOMEM (growing the table).
  */
 int	kern_dup(struct thread *td, unsigned int mode, int flags, int old,
 	    int new) FDR_SYM(kern_dup);
@@ -126,8 +180,8 @@ int	kern_close(struct thread *td, int fd) FDR_SYM(kern_close);
 
 /*
  * Build a new table whose slot i is a copy of slot fds[i] of fdp, with
- * one reference per slot, capabilities (ioctl arrays copied) and flags
- * (close-on-exec included) unchanged.  fdp is read under its shared lock.
+ * one reference per slot, capabilities (shared, one reference more) and
+ * flags (close-on-exec included) unchanged.  fdp is read under its shared lock.
  * Errors, the first bad index deciding: E2BIG if nfds > fd_lastfile + 1;
  * EBADF for a negative descriptor, one above fd_lastfile or an empty
  * slot; EINVAL for a file that is not passable; ENOMEM.  On error no
@@ -154,8 +208,10 @@ void	fdescfree_remapped(struct filedesc *fdp) FDR_SYM(fdescfree_remapped);
  * first broken rule: 1 a slot is used iff its bitmap bit is set; 2
  * fd_nfiles is a multiple of NDENTRIES and the reference count is not 0;
  * 3 fd_lastfile is the highest used slot; 4 no free slot lies below
- * fd_freefile; 5 an ioctl array and its length agree; 6 every used
- * slot's file has references.  Meant for tests and assertions.
+ * fd_freefile; 5 an ioctl array and its length agree, and shared
+ * capabilities have references; 6 every used slot's file has
+ * references; 7 a slot's UF_PASSABLE is its file's; 8 the slots are
+ * FDE_ALIGN-aligned.  Meant for tests and assertions.
  */
 int	fdcheck(struct filedesc *fdp) FDR_SYM(fdcheck);
 

@@ -84,12 +84,12 @@ public struct DescriptorTable: Sendable, Equatable {
         capacity = Int(t.fd_nfiles)
         umask = t.fd_cmask
         slots = (0..<(lastFile + 1)).map { i -> DescriptorEntry? in
-            let e = t.fd_ofiles[i]
-            guard let fp = e.fde_file else { return nil }
+            let e = t.fd_ofiles + i
+            guard let fp = e.pointee.fde_file else { return nil }
             return DescriptorEntry(
                 file: FileID(fp),
-                closeOnExec: e.fde_flags & UInt8(UF_EXCLOSE) != 0,
-                capabilities: Capabilities(e.fde_caps),
+                closeOnExec: e.pointee.fde_flags & UInt8(UF_EXCLOSE) != 0,
+                capabilities: Capabilities(fdecaps(e).pointee),
                 referenceCount: Int(file_count(fp)))
         }
     }
