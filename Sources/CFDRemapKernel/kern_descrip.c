@@ -250,7 +250,9 @@ fdunused(struct filedesc *fdp, int fd)
  * words.  Every reader holds the lock, so the arrays are replaced in
  * place (FreeBSD keeps old arrays for its lockless readers); the slots
  * move to a new FDE_ALIGN-aligned array, as realloc(3) does not keep an
- * alignment.  Returns 0 or ENOMEM with the table unchanged.
+ * alignment.  A large table also has memory prepared for the table an
+ * exec will remap it into (fdr_prepare()).  Returns 0 or ENOMEM with the
+ * table unchanged.
  */
 static int
 fdgrowtable(struct filedesc *fdp, int nfd)
@@ -278,6 +280,7 @@ fdgrowtable(struct filedesc *fdp, int nfd)
 	fdr_free(fdp->fd_ofiles);
 	fdp->fd_ofiles = ntable;
 	fdp->fd_nfiles = (int)nnfiles;
+	fdr_prepare(nnfiles * sizeof(*ntable));	/* for the exec's table */
 	return (0);
 }
 

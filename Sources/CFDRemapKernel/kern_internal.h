@@ -133,6 +133,9 @@ fdrop_n(struct file *fp, unsigned int k, struct thread *td)
 #define	NDSLOT(x)	((x) / NDENTRIES)
 #define	NDBIT(x)	((NDSLOTTYPE)1 << ((x) % NDENTRIES))
 
+/* kern_subr.c: a warm block of size bytes for the next allocation. */
+void	fdr_prepare(size_t size) FDR_SYM(fdr_prepare);
+
 /* kern_descrip.c */
 struct filedesc	*fdinit(void) FDR_SYM(fdinit);
 struct filedesc	*fdalloc_table(size_t nslots) FDR_SYM(fdalloc_table);

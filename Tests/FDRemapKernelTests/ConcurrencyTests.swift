@@ -92,10 +92,14 @@ func runThreads(_ bodies: [@Sendable () -> Void]) {
                     }
                 }
             }
+            // Execs on the shared table take references; execs on a
+            // forked copy (a table of its own) move the copy's, and
+            // release the slots not named while the other threads take
+            // and drop references on the same files.
             let execer: @Sendable (UInt64) -> Void = { seed in
                 var rng = SplitMix64(seed: seed)
-                for _ in 0..<rounds / 3 {
-                    let child = try! base.p.fork(sharingTable: true)
+                for round in 0..<rounds / 3 {
+                    let child = try! base.p.fork(sharingTable: round % 2 == 0)
                     let fds = Self.randomList(Int.random(in: 0..<10, using: &rng), &rng)
                     if (try? child.exec(Int32.random(in: 0..<8, using: &rng) * 4, fds: fds)) != nil {
                         precondition(child.table.slots.count == fds.count)

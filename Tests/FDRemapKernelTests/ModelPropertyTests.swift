@@ -235,11 +235,24 @@ struct ReferenceModel {
         } else {
             let exe = Int32(open.isEmpty || Int.random(in: 0..<8, using: &rng) == 0
                 ? Int.random(in: -1...(last + 2), using: &rng) : open.randomElement(using: &rng)!)
+            // Half the execs run on a table another process shares
+            // (references taken), half on one of its own (references
+            // moved); the sibling keeps the old table either way.
+            let oldSlots = model.slots
+            let sibling = Bool.random(using: &rng) ? try p.fork(sharingTable: true) : nil
+            let path = sibling == nil ? "moved" : "shared"
             let expected = model.exec(exe, fds)
             outcomes["exec \(expected.map { "\($0)" } ?? "ok")", default: 0] += 1
+            outcomes["exec \(path) \(expected == nil ? "ok" : "failed")", default: 0] += 1
             let actual = errnoOf { try p.exec(exe, data: [1, 0, 2], fds: fds) }
             if expected != actual {
-                return "exec \(exe) \(fds): expected \(String(describing: expected)), got \(String(describing: actual))"
+                return "exec \(path) \(exe) \(fds): expected \(String(describing: expected)), got \(String(describing: actual))"
+            }
+            if let sibling {
+                let both = model.holders(expected == nil ? Array(oldSlots.values) : [])
+                if let d = compare(sibling.table, oldSlots, both, ids) { return "sibling: " + d }
+                if let d = compare(p.table, model.slots, both, ids) { return "after shared exec: " + d }
+                if brokenInvariant(sibling) != 0 { return "invariant \(brokenInvariant(sibling)) of the sibling" }
             }
         }
         if let d = compare(p.table, model.slots, model.holders(), ids) { return "after: " + d }
@@ -290,7 +303,8 @@ struct ReferenceModel {
         // Every outcome must be well exercised, or the test proves little.
         let errors: [Errno] = [.argListTooLong, .badFileDescriptor, .invalidArgument]
         let wanted = ["remap ok", "exec ok", "exec \(Errno.permissionDenied)",
-                      "exec \(Errno.execFormatError)"]
+                      "exec \(Errno.execFormatError)", "exec moved ok", "exec moved failed",
+                      "exec shared ok", "exec shared failed"]
             + errors.flatMap { ["remap \($0)", "exec \($0)"] }
         for w in wanted {
             #expect(outcomes[w, default: 0] >= Self.cases / 200, "\(w): \(outcomes[w, default: 0]) of \(Self.cases)")

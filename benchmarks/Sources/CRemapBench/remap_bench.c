@@ -112,11 +112,22 @@ bench_list_fill(int kind, int *fds, size_t n, uint64_t seed)
 	return (0);
 }
 
+/* The image activator of the benchmark files: every exec succeeds. */
+static int
+bench_exec(struct file *fp, struct image_args *args, struct thread *td)
+{
+
+	(void)fp;
+	(void)args;
+	(void)td;
+	return (0);
+}
+
 /* The files of the benchmark tables: passable, nothing to close. */
 static const struct fileops bench_fileops = {
 	.fo_flags = DFLAG_PASSABLE,
 	.fo_close = NULL,
-	.fo_exec = NULL,
+	.fo_exec = bench_exec,
 };
 
 /*
@@ -202,6 +213,14 @@ bench_refcount_drop(const struct filedescent *old, const int *fds, size_t n)
 		    __ATOMIC_ACQ_REL);
 }
 
+/* The FreeBSD table's lock. */
+#define	FREEBSD_RWLOCK(fdp) \
+	((pthread_rwlock_t *)(void *)(fdp)->fd_lock.fdl_storage)
+#define	FREEBSD_SLOCK(fdp)	(void)pthread_rwlock_rdlock(FREEBSD_RWLOCK(fdp))
+#define	FREEBSD_UNLOCK(fdp)	(void)pthread_rwlock_unlock(FREEBSD_RWLOCK(fdp))
+
+static inline void	freebsd_fhold(struct file *fp);
+
 /* calloc(3) from the allocator the baseline was given. */
 static void *
 freebsd_calloc(int alloc, size_t nmemb, size_t size)
@@ -228,10 +247,10 @@ freebsd_free(int alloc, void *p)
  * nslots slots, one reference, the default umask.  NULL when out of
  * memory.
  */
-static struct filedesc *
+static struct freebsd_filedesc *
 freebsd_fdinit(size_t nslots, int alloc)
 {
-	struct filedesc *fdp;
+	struct freebsd_filedesc *fdp;
 	size_t nfiles;
 
 	nfiles = NDSLOTS(nslots > 0 ? nslots : 1) * NDENTRIES;
@@ -315,24 +334,59 @@ freebsd_fdrop(struct file *fp)
 	(void)fdrop(fp, NULL);
 }
 
+/* FreeBSD's table of ours: the same files, slot for slot. */
+struct freebsd_filedesc *
+freebsd_table_of(struct filedesc *fdp, int alloc)
+{
+	struct freebsd_filedesc *nfdp;
+	struct freebsd_filedescent *nfde;
+	int i;
+
+	filedesc_slock(fdp);
+	nfdp = freebsd_fdinit((size_t)fdp->fd_nfiles, alloc);
+	if (nfdp == NULL)
+		goto out;
+	for (i = 0; i <= fdp->fd_lastfile; i++) {
+		if (fdp->fd_ofiles[i].fde_file == NULL)
+			continue;
+		nfde = &nfdp->fd_ofiles[i];
+		if (freebsd_filecaps_copy(fdecaps(&fdp->fd_ofiles[i]),
+		    &nfde->fde_caps, alloc) != 0) {
+			filedesc_unlock(fdp);
+			freebsd_fdescfree_remapped(nfdp, alloc);
+			return (NULL);
+		}
+		nfde->fde_file = fdp->fd_ofiles[i].fde_file;
+		nfde->fde_flags = fdp->fd_ofiles[i].fde_flags & UF_EXCLOSE;
+		freebsd_fhold(nfde->fde_file);
+		nfdp->fd_map[NDSLOT(i)] |= NDBIT(i);
+		nfdp->fd_lastfile = i;
+	}
+	nfdp->fd_freefile = fdp->fd_freefile;
+	nfdp->fd_cmask = fdp->fd_cmask;
+out:
+	filedesc_unlock(fdp);
+	return (nfdp);
+}
+
 /* FreeBSD 11's loop (remap_bench.h says what it does per entry). */
 int
-freebsd_fdcopy_remapped(struct filedesc *fdp, const int *fds, size_t nfds,
-    struct filedesc **ret, int alloc)
+freebsd_fdcopy_remapped(struct freebsd_filedesc *fdp, const int *fds,
+    size_t nfds, struct freebsd_filedesc **ret, int alloc)
 {
-	struct filedesc *newfdp;
-	struct filedescent *nfde, *ofde;
+	struct freebsd_filedesc *newfdp;
+	struct freebsd_filedescent *nfde, *ofde;
 	size_t i;
 	int error;
 
-	filedesc_slock(fdp);
+	FREEBSD_SLOCK(fdp);
 	if (nfds > (size_t)((long)fdp->fd_lastfile + 1)) {
-		filedesc_unlock(fdp);
+		FREEBSD_UNLOCK(fdp);
 		return (E2BIG);
 	}
 	newfdp = freebsd_fdinit(nfds, alloc);
 	if (newfdp == NULL) {
-		filedesc_unlock(fdp);
+		FREEBSD_UNLOCK(fdp);
 		return (ENOMEM);
 	}
 	newfdp->fd_freefile = (int)nfds;
@@ -363,20 +417,20 @@ freebsd_fdcopy_remapped(struct filedesc *fdp, const int *fds, size_t nfds,
 		newfdp->fd_lastfile = (int)i;
 	}
 	newfdp->fd_cmask = fdp->fd_cmask;
-	filedesc_unlock(fdp);
+	FREEBSD_UNLOCK(fdp);
 	*ret = newfdp;
 	return (0);
 bad:
-	filedesc_unlock(fdp);
+	FREEBSD_UNLOCK(fdp);
 	freebsd_fdescfree_remapped(newfdp, alloc);
 	return (error);
 }
 
 /* FreeBSD 11's fdescfree_remapped() (fdescfree_fds without close). */
 void
-freebsd_fdescfree_remapped(struct filedesc *fdp, int alloc)
+freebsd_fdescfree_remapped(struct freebsd_filedesc *fdp, int alloc)
 {
-	struct filedescent *fde;
+	struct freebsd_filedescent *fde;
 	struct file *fp;
 	int i;
 
@@ -395,6 +449,30 @@ freebsd_fdescfree_remapped(struct filedesc *fdp, int alloc)
 	freebsd_free(alloc, fdp);
 }
 
+/* FreeBSD's exec table work: copy-in, remap, release of the old table. */
+int
+freebsd_exec_tables(struct freebsd_filedesc **fdpp, const int *fds,
+    size_t nfds, int alloc)
+{
+	struct freebsd_filedesc *newfdp;
+	int *kfds;
+	int error;
+
+	kfds = freebsd_calloc(alloc, nfds > 0 ? nfds : 1, sizeof(*kfds));
+	if (kfds == NULL)
+		return (ENOMEM);
+	error = copyin(fds, kfds, nfds * sizeof(*kfds));
+	if (error == 0)
+		error = freebsd_fdcopy_remapped(*fdpp, kfds, nfds, &newfdp,
+		    alloc);
+	freebsd_free(alloc, kfds);
+	if (error != 0)
+		return (error);
+	freebsd_fdescfree_remapped(*fdpp, alloc);
+	*fdpp = newfdp;
+	return (0);
+}
+
 /* The table's struct, slots and bitmap. */
 size_t
 bench_table_bytes(const struct filedesc *fdp)
@@ -403,4 +481,88 @@ bench_table_bytes(const struct filedesc *fdp)
 
 	return (sizeof(*fdp) + nfiles * sizeof(*fdp->fd_ofiles) +
 	    NDSLOTS(nfiles) * NDSLOTSIZE);
+}
+
+/* A FreeBSD-shaped table's struct, slots and bitmap. */
+size_t
+freebsd_table_bytes(const struct freebsd_filedesc *fdp)
+{
+	size_t nfiles = (size_t)fdp->fd_nfiles;
+
+	return (sizeof(*fdp) + nfiles * sizeof(*fdp->fd_ofiles) +
+	    NDSLOTS(nfiles) * NDSLOTSIZE);
+}
+
+#define	CAL_COPY_BYTES	((size_t)48 << 20)
+#define	CAL_CHASE_BYTES	((size_t)256 << 20)
+#define	CAL_LINE	64
+
+/* The best of five 48 MiB memcpys, in GB/s (both buffers warm). */
+double
+bench_calibrate_copy_gbps(void)
+{
+	char *a, *b;
+	uint64_t t, best = UINT64_MAX;
+	int i;
+
+	a = malloc(CAL_COPY_BYTES);
+	b = malloc(CAL_COPY_BYTES);
+	if (a == NULL || b == NULL) {
+		free(a);
+		free(b);
+		return (0);
+	}
+	memset(a, 1, CAL_COPY_BYTES);
+	memset(b, 2, CAL_COPY_BYTES);
+	for (i = 0; i < 5; i++) {
+		t = bench_now_ns();
+		memcpy(b, a, CAL_COPY_BYTES);
+		t = bench_now_ns() - t;
+		if (t < best)
+			best = t;
+	}
+	__asm__ volatile("" : : "r"(b) : "memory");
+	free(a);
+	free(b);
+	return ((double)CAL_COPY_BYTES / (double)best);
+}
+
+/*
+ * A dependent chase through the lines of 256 MiB in a random cyclic
+ * order: every load waits for the one before, so this is the latency of
+ * a random line (TLB misses included), in ns.
+ */
+double
+bench_calibrate_line_ns(void)
+{
+	size_t n = CAL_CHASE_BYTES / CAL_LINE, i, steps = 4u << 20;
+	size_t *order;
+	char *mem;
+	void **p;
+	uint64_t t;
+
+	mem = malloc(CAL_CHASE_BYTES);
+	order = malloc(n * sizeof(*order));
+	if (mem == NULL || order == NULL) {
+		free(mem);
+		free(order);
+		return (0);
+	}
+	for (i = 0; i < n; i++)
+		order[i] = i;
+	bench_shuffle_ptrs((void **)order, n, 42);
+	for (i = 0; i < n; i++)
+		*(void **)(mem + order[i] * CAL_LINE) =
+		    mem + order[(i + 1) % n] * CAL_LINE;
+	p = (void **)(mem + order[0] * CAL_LINE);
+	for (i = 0; i < steps / 4; i++)		/* warm the TLB and caches */
+		p = *p;
+	t = bench_now_ns();
+	for (i = 0; i < steps; i++)
+		p = *p;
+	t = bench_now_ns() - t;
+	__asm__ volatile("" : : "r"(p));
+	free(mem);
+	free(order);
+	return ((double)t / (double)steps);
 }

@@ -40,11 +40,12 @@ size_t	bench_list_fill(int kind, int *fds, size_t n, uint64_t seed);
 
 /*
  * A process of the model whose table holds n open, passable files at
- * descriptors 0..n-1, each installed with finstall() and all rights.
- * The files are allocated one after the other; when scattered is
- * non-zero they are installed in a random order (seeded), so that
- * descriptor order and memory order disagree, as in a table that has
- * lived long.  NULL when out of memory.  proc_destroy() frees it all.
+ * descriptors 0..n-1, each installed with finstall() and all rights,
+ * each with an image activator that succeeds (so that proc_exec() of
+ * any of them runs).  The files are allocated one after the other; when
+ * scattered is non-zero they are installed in a random order (seeded),
+ * so that descriptor order and memory order disagree, as in a table that
+ * has lived long.  NULL when out of memory.  proc_destroy() frees it.
  */
 struct thread	*bench_proc_build(size_t n, int scattered, uint64_t seed);
 
@@ -72,7 +73,38 @@ void	bench_refcount_drop(const struct filedescent *old, const int *fds,
 #define	FREEBSD_ALLOC_LIBC	1	/* plain calloc(3) */
 
 /*
- * FreeBSD 11's fdcopy_remapped(), over the same structures and with the
+ * FreeBSD 11's slot and table, for its baseline: 48-byte slots holding
+ * the capabilities by value (an ioctl array of each slot's own), and
+ * passability read through the file's ops.  Our core's slots are 32
+ * bytes; the baseline keeps FreeBSD's shape.
+ */
+struct freebsd_filedescent {
+	struct file	*fde_file;
+	struct filecaps	 fde_caps;
+	uint8_t		 fde_flags;
+	uint32_t	 fde_seq;
+};
+
+struct freebsd_filedesc {
+	struct freebsd_filedescent *fd_ofiles;
+	NDSLOTTYPE	*fd_map;
+	int		 fd_nfiles;
+	int		 fd_lastfile;
+	int		 fd_freefile;
+	unsigned short	 fd_cmask;
+	unsigned int	 fd_refcnt;
+	struct fd_lock	 fd_lock;
+};
+
+/*
+ * A FreeBSD-shaped table holding the files of ours, slot for slot, with
+ * one more reference each and the capabilities copied.  NULL when out
+ * of memory.  Free it with freebsd_fdescfree_remapped().
+ */
+struct freebsd_filedesc *freebsd_table_of(struct filedesc *fdp, int alloc);
+
+/*
+ * FreeBSD 11's fdcopy_remapped(), over its own table shape and with the
  * same errors as ours: for each entry in order, the bounds check, the
  * empty check, the passable check through the file's ops
  * (fp->f_ops->fo_flags), a whole-entry copy, filecaps_copy(), the atomic
@@ -82,11 +114,32 @@ void	bench_refcount_drop(const struct filedescent *old, const int *fds,
  * compare loops).  alloc is one of FREEBSD_ALLOC_*; free the table with
  * freebsd_fdescfree_remapped() and the same alloc.
  */
-int	freebsd_fdcopy_remapped(struct filedesc *fdp, const int *fds,
-	    size_t nfds, struct filedesc **ret, int alloc);
+int	freebsd_fdcopy_remapped(struct freebsd_filedesc *fdp, const int *fds,
+	    size_t nfds, struct freebsd_filedesc **ret, int alloc);
 
 /* FreeBSD 11's fdescfree_remapped(): per slot, free caps, fdrop. */
-void	freebsd_fdescfree_remapped(struct filedesc *fdp, int alloc);
+void	freebsd_fdescfree_remapped(struct freebsd_filedesc *fdp, int alloc);
+
+/*
+ * FreeBSD 11's table work of an exec that succeeds: copy in the list
+ * (the core's copyin(), as ours), fdcopy_remapped(), and, at install,
+ * the release of the old table (fdescfree: a reference dropped and the
+ * capabilities freed per old slot).  *fdpp becomes the new table.
+ * Returns 0 or the remap's error, *fdpp unchanged then.
+ */
+int	freebsd_exec_tables(struct freebsd_filedesc **fdpp, const int *fds,
+	    size_t nfds, int alloc);
+
+/* Bytes of a FreeBSD-shaped table: struct, slots, bitmap. */
+size_t	freebsd_table_bytes(const struct freebsd_filedesc *fdp);
+
+/*
+ * The machine's calibration, printed with every result: the rate of a
+ * 48 MiB memcpy (best of a few, GB/s), and the latency of a random
+ * cache line (a dependent chase through 256 MiB, ns a line).
+ */
+double	bench_calibrate_copy_gbps(void);
+double	bench_calibrate_line_ns(void);
 
 /*
  * Bytes the table occupies: its struct, its fd_nfiles slots and their
