@@ -91,7 +91,7 @@ mem_allocated(void *p)
 /*
  * Blocks this large are aligned to and sized in whole superpages, and
  * advised to be backed by them: a remapped table of a million slots is
- * 48 MiB, and faulting it in 4 KiB pages costs more than filling it; a
+ * 32 MiB, and faulting it in 4 KiB pages costs more than filling it; a
  * table of 16 million read in random order through 4 KiB pages spends
  * most of its time walking page tables.  FreeBSD's kernel gets
  * superpages for such allocations too.
@@ -115,7 +115,7 @@ mem_allocated(void *p)
  * The last few superpage blocks freed, kept for the next large
  * allocations: a hot path that remaps tables frees one (and the copied-in
  * descriptor list beside it) and soon builds another of about the same
- * size, and having the kernel zero 48 MiB of fresh superpages costs some
+ * size, and having the kernel zero 32 MiB of fresh superpages costs some
  * 2 ns a slot.  Their pages are MADV_FREE while they wait, so the system
  * takes them back under memory pressure.  A freed block replaces the
  * smallest kept one when all slots are taken.

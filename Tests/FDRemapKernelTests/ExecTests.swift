@@ -424,6 +424,59 @@ final class ActivatorLog: Sendable {
         leaks.verify(files)
     }
 
+    /// The walk above on both of exec's paths (a table another process
+    /// shares takes references; one of its own lends them), with a list
+    /// that names slots more than once and an activator that fails.
+    @Test(arguments: [false, true], [false, true])
+    func execOnEitherPathRunsOutOfMemoryCleanly(shared: Bool, activatorFails: Bool) throws {
+        let leaks = LeakCheck()
+        do {
+            let p = try process(files: 10)
+            let exe = try files.open(p, imageActivator: log.activator(
+                failingWith: activatorFails ? .execFormatError : nil))
+            let sibling = shared ? try p.fork(sharingTable: true) : nil
+            let before = p.table
+            let fds: [Int32] = [9, 3, 9, 9, 3, exe, 0]
+            var outcome: Errno?
+            let k = walkAllocationFailures({
+                do throws(Errno) {
+                    try p.exec(exe, data: [1, 0, 2], fds: fds)
+                } catch where error != .noMemory {
+                    outcome = error
+                }
+            }) { k, failed, grown in
+                guard failed else { return }
+                #expect(grown == 0, "allocation \(k)")
+                #expect(p.table == before, "allocation \(k)")
+            }
+            // Data, list, table, slots, bitmap; an unshared table also the
+            // bitmap of the slots it lends.
+            #expect(k == (shared ? 6 : 7))
+            if activatorFails {
+                #expect(outcome == .execFormatError)
+                #expect(p.table == before)
+            } else {
+                #expect(outcome == nil)
+                let t = p.table
+                #expect(t.slots.count == fds.count)
+                for (i, fd) in fds.enumerated() {
+                    #expect(t.slots[i]?.file == before.slots[Int(fd)]?.file)
+                }
+                if sibling == nil { expectBalanced([t]) }
+            }
+            if let sibling {
+                // The sibling keeps the old table; each file's count is
+                // the slots holding it in both tables.
+                let old = sibling.table
+                #expect(old.openDescriptors == before.openDescriptors)
+                expectBalanced(activatorFails ? [old] : [p.table, old])
+                #expect(brokenInvariant(sibling) == 0)
+            }
+            #expect(brokenInvariant(p) == 0)
+        }
+        leaks.verify(files)
+    }
+
     @Test func aFailedCopyInAtEveryStepLeavesNothing() throws {
         let leaks = LeakCheck()
         do {

@@ -56,6 +56,21 @@ void	exec_free_args(struct image_args *args) FDR_SYM(exec_free_args);
  * EACCES when its file has no image activator, else run the activator.
  * Only when it returns 0 is the new table installed; on any error the
  * process keeps its table exactly as it was.  Returns 0 or an errno.
+ *
+ * A departure from FreeBSD that no caller can observe in the tables:
+ * when no other process shares the table, proc_exec() moves references
+ * instead of taking them.  The old table stays exclusively locked from
+ * the remap to the install; each slot the list names lends its file and
+ * capabilities reference to the new table (a slot named again takes one
+ * more), and the install releases only the slots not named.  So a
+ * successful exec touches no file's reference count for a descriptor
+ * carried over once, and a failed one takes and releases nothing.  The
+ * image activator must not use the old table (it is locked, and its
+ * slots are lent): it is given the new one in args->fdp.  A shared
+ * table takes FreeBSD's path: references taken, the old table unlocked
+ * while the activator runs, the process's reference on it dropped at
+ * install.  After either returns, every file's reference count is the
+ * number of slots that hold it.
  */
 int	proc_exec(struct thread *td, int fd, const void *data, size_t datalen,
 	    const int *fds, size_t fdslen) FDR_SYM(proc_exec);

@@ -41,6 +41,15 @@ public struct ModelProcess: ~Copyable, @unchecked Sendable {
     @_spi(KernelAccess)
     public var kernelThread: UnsafeMutableRawPointer { UnsafeMutableRawPointer(td) }
 
+    /// Takes ownership of a process of the C core (a `struct thread *`
+    /// from `proc_create`, say one the benchmarks built in C), so that
+    /// this module's calls can be measured on a table built without it.
+    /// Not API, as ``kernelThread``: the process is destroyed with `self`.
+    @_spi(KernelAccess)
+    public init(adopting kernelThread: UnsafeMutableRawPointer) {
+        self.td = kernelThread.assumingMemoryBound(to: thread.self)
+    }
+
     internal var fdp: UnsafeMutablePointer<filedesc> {
         td.pointee.td_proc.pointee.p_fd
     }

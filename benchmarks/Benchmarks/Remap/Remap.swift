@@ -7,6 +7,9 @@
 // reports per-entry times (copy, free and both) and the new table's
 // bytes, as custom metrics, so that sizes can be compared directly.
 import Benchmark
+#if canImport(Glibc)
+import Glibc
+#endif
 import CFDRemapKernel
 import CRemapBench
 @_spi(KernelAccess) import FDRemap
@@ -27,23 +30,22 @@ struct Size: Sendable {
     ]
 }
 
-/// A descriptor list. `scattered` is a random permutation over a table
-/// whose files were installed in random order, so that neither the old
-/// entries nor their files are visited in memory order.
+/// A descriptor list. Every table's files were installed in random
+/// order, so that descriptor order and memory order disagree, as in a
+/// table that has lived long: even the identity list visits the files
+/// in random memory order.
 enum List: String, CaseIterable, Sendable {
-    case identity, reversed, random, half, same, scattered
+    case identity, reversed, random, half, same
 
     var kind: Int32 {
         switch self {
         case .identity: Int32(BENCH_LIST_IDENTITY.rawValue)
         case .reversed: Int32(BENCH_LIST_REVERSED.rawValue)
-        case .random, .scattered: Int32(BENCH_LIST_RANDOM.rawValue)
+        case .random: Int32(BENCH_LIST_RANDOM.rawValue)
         case .half: Int32(BENCH_LIST_HALF.rawValue)
         case .same: Int32(BENCH_LIST_SAME.rawValue)
         }
     }
-
-    var scatteredTable: Bool { self == .scattered }
 
     /// The list over a table of `n` descriptors (seeded: every run and
     /// every implementation gets the same one).
@@ -105,20 +107,31 @@ final class CFixture: @unchecked Sendable {
     /// Destination of the memcpy and gather baselines: allocated and
     /// written once, so they copy into warm memory.
     let dst: UnsafeMutablePointer<filedescent>
+    /// FreeBSD's table of the same files (48-byte slots), for its rows.
+    var bsd: UnsafeMutablePointer<freebsd_filedesc>?
+    let bsdAlloc: Int32
 
-    init(size: Size, list: List) {
-        guard let td = bench_proc_build(size.n, list.scatteredTable ? 1 : 0, tableSeed) else {
+    init(size: Size, list: List, freebsd alloc: Int32? = nil) {
+        guard let td = bench_proc_build(size.n, 1, tableSeed) else {
             fatalError("cannot build a table of \(size.n) files")
         }
         self.td = td
         fds = list.descriptors(n: size.n)
         dst = fdr_calloc(size.n, MemoryLayout<filedescent>.stride)!
             .bindMemory(to: filedescent.self, capacity: size.n)
+        bsdAlloc = alloc ?? FREEBSD_ALLOC_FDR
+        if alloc != nil {
+            guard let t = freebsd_table_of(td.pointee.td_proc.pointee.p_fd, bsdAlloc) else {
+                fatalError("cannot build FreeBSD's table of \(size.n) files")
+            }
+            bsd = t
+        }
     }
 
     var fdp: UnsafeMutablePointer<filedesc> { td.pointee.td_proc.pointee.p_fd }
 
     deinit {
+        if let bsd { freebsd_fdescfree_remapped(bsd, bsdAlloc) }
         fdr_free(dst)
         proc_destroy(td)
     }
@@ -137,8 +150,7 @@ final class ArrayFixture: @unchecked Sendable {
 
     init(size: Size, list: List) {
         let table = (0..<size.n).map { OpenFile(flags: $0) }
-        self.table = list.scatteredTable
-            ? permutation(size.n, seed: tableSeed).map { table[$0] } : table
+        self.table = permutation(size.n, seed: tableSeed).map { table[$0] }
         fds = list.descriptors(n: size.n)
     }
 }
@@ -161,12 +173,10 @@ final class SwiftFixture: @unchecked Sendable {
     init(size: Size, list: List) throws {
         let process = try ModelProcess()
         for _ in 0..<size.n { _ = try process.open() }
-        if list.scatteredTable {
-            // Install a permuted copy: descriptor i then holds a file
-            // allocated at a random place among the others.
-            let perm = permutation(size.n, seed: tableSeed).map { Int32($0) }
-            process.install(try process.remap(perm))
-        }
+        // Install a permuted copy: descriptor i then holds a file
+        // allocated at a random place among the others.
+        let perm = permutation(size.n, seed: tableSeed).map { Int32($0) }
+        process.install(try process.remap(perm))
         let td = process.kernelThread.assumingMemoryBound(to: thread.self)
         precondition(td.pointee.td_proc.pointee.p_fd.pointee.fd_lastfile == Int32(size.n - 1))
         self.process = process
@@ -179,16 +189,48 @@ nonisolated(unsafe) var cFixture: CFixture?
 nonisolated(unsafe) var arrayFixture: ArrayFixture?
 nonisolated(unsafe) var swiftFixture: SwiftFixture?
 
+/// The C fixture's table, adopted by a `ModelProcess`: the Swift
+/// module's exec and the C core's, on one table whose files have the
+/// benchmarks' C activator (so neither pays for more than the exec).
+final class SwiftExecFixture: @unchecked Sendable {
+    let process: ModelProcess
+    let td: UnsafeMutablePointer<thread>
+    let fds: [Int32]
+
+    init(size: Size, list: List) {
+        guard let td = bench_proc_build(size.n, 1, tableSeed) else {
+            fatalError("cannot build a table of \(size.n) files")
+        }
+        self.td = td
+        process = ModelProcess(adopting: UnsafeMutableRawPointer(td))
+        fds = list.descriptors(n: size.n)
+    }
+}
+
+nonisolated(unsafe) var swiftExecFixture: SwiftExecFixture?
+
 // MARK: The benchmarks
 
 /// The implementations, each one iteration over its fixture.
 enum Implementation: String, CaseIterable {
     /// Our fdcopy_remapped + fdescfree_remapped, called from C.
     case ours
-    /// exec_copyin_data_fds + exec_free_args: copy-in of the list too.
+    /// proc_exec that succeeds: copy-in, remap, activator, install and
+    /// the release of the old table. The table is not shared, so the
+    /// exec moves its references.
     case exec
-    /// FreeBSD 11's loop, given the core's allocator (superpages).
+    /// The same, the first call of a process whose table was built and
+    /// then left idle for 3 s (one iteration, no warm-up; 1M only).
+    case execFirst = "exec.first"
+    /// ModelProcess.exec; each iteration also times the C core's
+    /// proc_exec on the same table, in alternating order.
+    case swiftExec = "swift.exec"
+    /// FreeBSD 11's loop, given the core's allocator (superpages), over
+    /// its own table of the same files (48-byte slots).
     case freebsd
+    /// FreeBSD 11's exec table work: copy-in, its loop, the release of
+    /// the old table (a reference dropped per slot).
+    case freebsdExec = "freebsd.exec"
     /// FreeBSD 11's loop with plain calloc(3).
     case freebsdMalloc = "freebsd.malloc"
     /// old[fds[i]] into warm memory, no checks, no counting.
@@ -205,7 +247,8 @@ enum Implementation: String, CaseIterable {
     /// Which lists it runs with.
     func runs(_ list: List) -> Bool {
         switch self {
-        case .freebsdMalloc: list == .random || list == .scattered
+        case .freebsdMalloc: list == .random
+        case .execFirst: list == .random || list == .identity
         default: true
         }
     }
@@ -222,13 +265,53 @@ func register(_ impl: Implementation, _ list: List, _ size: Size) {
         maxIterations: size.maxIterations)
     let name = "Remap.\(size.label).\(list.rawValue).\(impl.rawValue)"
     switch impl {
-    case .ours, .exec, .freebsd, .freebsdMalloc, .gather, .refcount:
+    case .ours, .exec, .freebsd, .freebsdExec, .freebsdMalloc, .gather, .refcount:
+        let alloc: Int32? = switch impl {
+        case .freebsd, .freebsdExec: FREEBSD_ALLOC_FDR
+        case .freebsdMalloc: FREEBSD_ALLOC_LIBC
+        default: nil
+        }
         Benchmark(name, configuration: config) { benchmark in
             runC(impl, cFixture!, benchmark)
         } setup: {
-            cFixture = CFixture(size: size, list: list)
+            cFixture = CFixture(size: size, list: list, freebsd: alloc)
         } teardown: {
             cFixture = nil
+        }
+    case .execFirst:
+        var once = config
+        once.warmupIterations = 0
+        once.maxIterations = 1
+        Benchmark(name, configuration: once) { benchmark in
+            runC(.exec, cFixture!, benchmark)
+        } setup: {
+            cFixture = CFixture(size: size, list: list)
+            sleep(3)
+        } teardown: {
+            cFixture = nil
+        }
+    case .swiftExec:
+        var paired = config
+        paired.metrics.removeAll { $0 == .wallClock || $0 == .throughput }
+        paired.metrics += [.cCorePerEntry, .swiftOverC]
+        Benchmark(name, configuration: paired) { benchmark in
+            let f = swiftExecFixture!
+            let n = UInt64(max(f.fds.count, 1))
+            var swift: UInt64 = 0, c: UInt64 = 0
+            if benchmark.currentIteration % 2 == 0 {
+                swift = try execSwift(f)
+                c = execC(f.td, f.fds)
+            } else {
+                c = execC(f.td, f.fds)
+                swift = try execSwift(f)
+            }
+            record(benchmark, n: f.fds.count, copy: swift, free: 0)
+            benchmark.measurement(.cCorePerEntry, Int(c * 1000 / n))
+            benchmark.measurement(.swiftOverC, Int(swift * 1000 / max(c, 1)))
+        } setup: {
+            swiftExecFixture = SwiftExecFixture(size: size, list: list)
+        } teardown: {
+            swiftExecFixture = nil
         }
     case .swiftArray:
         Benchmark(name, configuration: config) { benchmark in
@@ -287,6 +370,24 @@ func remapSwift(_ f: SwiftFixture) throws -> (UInt64, UInt64) {
     return (t1 - t0, t2 - t1)
 }
 
+/// ModelProcess.exec of descriptor 0 (every file has the C activator).
+func execSwift(_ f: SwiftExecFixture) throws -> UInt64 {
+    let t0 = bench_now_ns()
+    try f.process.exec(0, fds: f.fds)
+    return bench_now_ns() - t0
+}
+
+/// proc_exec from C on the same table: nanoseconds.
+func execC(_ td: UnsafeMutablePointer<thread>, _ fds: [Int32]) -> UInt64 {
+    fds.withUnsafeBufferPointer { list in
+        let t0 = bench_now_ns()
+        let error = proc_exec(td, 0, nil, 0, list.baseAddress, list.count)
+        let t1 = bench_now_ns()
+        guard error == 0 else { fatalError("proc_exec: \(error)") }
+        return t1 - t0
+    }
+}
+
 /// fdcopy_remapped + fdescfree_remapped: nanoseconds, both together.
 func remapC(_ fdp: UnsafeMutablePointer<filedesc>, _ fds: [Int32]) -> UInt64 {
     fds.withUnsafeBufferPointer { list in
@@ -322,26 +423,27 @@ func runC(_ impl: Implementation, _ f: CFixture, _ benchmark: Benchmark) {
         case .ours:
             remapOurs(fdp, f.fds, benchmark)
         case .exec:
-            var args = image_args()
             let t0 = bench_now_ns()
-            let error = exec_copyin_data_fds(f.td, &args, nil, 0, list.baseAddress, n)
+            let error = proc_exec(f.td, 0, nil, 0, list.baseAddress, n)
             let t1 = bench_now_ns()
-            guard error == 0 else { fatalError("exec_copyin_data_fds: \(error)") }
-            let bytes = bench_table_bytes(args.fdp)
-            exec_free_args(&args)
-            let t2 = bench_now_ns()
-            record(benchmark, n: n, copy: t1 - t0, free: t2 - t1, bytes: bytes)
+            guard error == 0 else { fatalError("proc_exec: \(error)") }
+            record(benchmark, n: n, copy: t1 - t0, free: 0, bytes: bench_table_bytes(f.fdp))
         case .freebsd, .freebsdMalloc:
-            let alloc = impl == .freebsd ? FREEBSD_ALLOC_FDR : FREEBSD_ALLOC_LIBC
-            var newfdp: UnsafeMutablePointer<filedesc>?
+            var newfdp: UnsafeMutablePointer<freebsd_filedesc>?
             let t0 = bench_now_ns()
-            let error = freebsd_fdcopy_remapped(fdp, list.baseAddress, n, &newfdp, alloc)
+            let error = freebsd_fdcopy_remapped(f.bsd, list.baseAddress, n, &newfdp, f.bsdAlloc)
             let t1 = bench_now_ns()
             guard error == 0, let newfdp else { fatalError("freebsd_fdcopy_remapped: \(error)") }
-            let bytes = bench_table_bytes(newfdp)
-            freebsd_fdescfree_remapped(newfdp, alloc)
+            let bytes = freebsd_table_bytes(newfdp)
+            freebsd_fdescfree_remapped(newfdp, f.bsdAlloc)
             let t2 = bench_now_ns()
             record(benchmark, n: n, copy: t1 - t0, free: t2 - t1, bytes: bytes)
+        case .freebsdExec:
+            let t0 = bench_now_ns()
+            let error = freebsd_exec_tables(&f.bsd, list.baseAddress, n, f.bsdAlloc)
+            let t1 = bench_now_ns()
+            guard error == 0 else { fatalError("freebsd_exec_tables: \(error)") }
+            record(benchmark, n: n, copy: t1 - t0, free: 0, bytes: freebsd_table_bytes(f.bsd))
         case .gather:
             let t0 = bench_now_ns()
             bench_gather(f.dst, fdp.pointee.fd_ofiles, list.baseAddress, n)
@@ -382,11 +484,34 @@ func registerMemcpy(_ size: Size) {
     }
 }
 
+extension BenchmarkMetric {
+    static let copyRate = BenchmarkMetric.custom(
+        "memcpy of 48 MiB (MB/s)", polarity: .prefersLarger, useScalingFactor: false)
+    static let lineLatency = BenchmarkMetric.custom(
+        "random line, dependent (ps)", polarity: .prefersSmaller, useScalingFactor: false)
+    static let lineRandom = BenchmarkMetric.custom(
+        "random line, independent (ps)", polarity: .prefersSmaller, useScalingFactor: false)
+}
+
+/// The machine's calibration, measured in the same run as the results.
+func registerCalibration() {
+    let config = Benchmark.Configuration(
+        metrics: [.copyRate, .lineLatency, .lineRandom],
+        warmupIterations: 0, maxDuration: .seconds(20), maxIterations: 3)
+    Benchmark("Machine.calibration", configuration: config) { benchmark in
+        benchmark.measurement(.copyRate, Int(bench_calibrate_copy_gbps() * 1000))
+        benchmark.measurement(.lineLatency, Int(bench_calibrate_line_ns() * 1000))
+        benchmark.measurement(.lineRandom, Int(bench_calibrate_random_line_ns() * 1000))
+    }
+}
+
 let benchmarks: @Sendable () -> Void = {
+    registerCalibration()
     for size in Size.all {
         registerMemcpy(size)
         for list in List.allCases {
             for impl in Implementation.allCases where impl.runs(list) {
+                if impl == .execFirst && size.label != "1M" { continue }
                 register(impl, list, size)
             }
         }

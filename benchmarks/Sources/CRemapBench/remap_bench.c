@@ -566,3 +566,32 @@ bench_calibrate_line_ns(void)
 	free(order);
 	return ((double)t / (double)steps);
 }
+
+/* Independent random line reads over 256 MiB: ns a line. */
+double
+bench_calibrate_random_line_ns(void)
+{
+	size_t n = CAL_CHASE_BYTES / CAL_LINE, i, steps = 4u << 20;
+	uint32_t *idx;
+	uint64_t state = 7, sum = 0, t;
+	char *mem;
+
+	mem = malloc(CAL_CHASE_BYTES);
+	idx = malloc(steps * sizeof(*idx));
+	if (mem == NULL || idx == NULL) {
+		free(mem);
+		free(idx);
+		return (0);
+	}
+	memset(mem, 1, CAL_CHASE_BYTES);
+	for (i = 0; i < steps; i++)
+		idx[i] = (uint32_t)bench_rand_below(&state, n);
+	t = bench_now_ns();
+	for (i = 0; i < steps; i++)
+		sum += (unsigned char)mem[(size_t)idx[i] * CAL_LINE];
+	t = bench_now_ns() - t;
+	__asm__ volatile("" : : "r"(sum));
+	free(mem);
+	free(idx);
+	return ((double)t / (double)steps);
+}

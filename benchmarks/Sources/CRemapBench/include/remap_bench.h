@@ -136,10 +136,18 @@ size_t	freebsd_table_bytes(const struct freebsd_filedesc *fdp);
 /*
  * The machine's calibration, printed with every result: the rate of a
  * 48 MiB memcpy (best of a few, GB/s), and the latency of a random
- * cache line (a dependent chase through 256 MiB, ns a line).
+ * cache line (a dependent chase through 256 MiB, ns a line, TLB misses
+ * included: the allocation is not advised for superpages).
  */
 double	bench_calibrate_copy_gbps(void);
 double	bench_calibrate_line_ns(void);
+
+/*
+ * Random cache lines read independently (a sum over shuffled line
+ * indices of 256 MiB, no load waiting for another): ns a line, what a
+ * remap's random accesses cost at best.
+ */
+double	bench_calibrate_random_line_ns(void);
 
 /*
  * Bytes the table occupies: its struct, its fd_nfiles slots and their
