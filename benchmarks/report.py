@@ -140,8 +140,8 @@ def verdict(ok):
 def calibration(data):
     m = data.get("Machine.calibration", {})
     gbps = m.get("memcpyof48MiB(MB/s)")
-    dep = m.get("randomline,dependent(ps)")
-    ind = m.get("randomline,independent(ps)")
+    dep = m.get("randomlinedependent(ps)")
+    ind = m.get("randomlineindependent(ps)")
     if gbps is None:
         return ""
     return ("- Calibration, measured in this run: memcpy of 48 MiB %.1f GB/s; "

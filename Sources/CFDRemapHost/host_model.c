@@ -221,22 +221,6 @@ host_fflags(int oflags)
 	}
 }
 
-/* Put a model file for hf at its real number in td's table. */
-static int
-host_mirror_add(struct thread *td, struct hostfile *hf, unsigned int flag)
-{
-	struct file *fp;
-	int error;
-
-	error = falloc_noinstall(td, &fp);
-	if (error != 0)
-		return (error);
-	finit(fp, flag, DTYPE_NONE, hf, &host_fileops);
-	error = finstall_fixed(td, fp, hf->hf_fd, 0, NULL);
-	(void)fdrop(fp, td);
-	return (error);
-}
-
 /* What the mirror is built from. */
 struct host_mirror {
 	uint64_t	*hm_map;	/* bit fd: mirror descriptor fd */
@@ -248,34 +232,48 @@ struct host_mirror {
 };
 
 /*
- * Build td's table from the marked descriptors, in ascending order.
- * hm_files gets one entry per descriptor (freed by the caller).
+ * Build td's table from the marked descriptors, in ascending order: one
+ * model file each, at its real number, allocated together and installed
+ * together (falloc_noinstall_n(), finstall_refed_fixed()), so that the
+ * mirror costs no lock and no reference count per descriptor.  hm_files
+ * gets one entry per descriptor (freed by the caller).
  */
 static int
 host_mirror_build(struct thread *td, struct host_mirror *hm,
     struct host_launch *hl)
 {
-	size_t nfiles = 0, w, k = 0;
+	size_t nfiles = 0, w, k = 0, i;
+	struct file **fps;
 	uint64_t bits;
-	int fd, error;
+	int *nums, fd, error;
 
 	for (w = 0; hm->hm_top >= 0 && w <= (size_t)hm->hm_top / 64; w++)
 		nfiles += (size_t)__builtin_popcountll(hm->hm_map[w]);
 	hm->hm_files = fdr_calloc(nfiles > 0 ? nfiles : 1,
 	    sizeof(*hm->hm_files));
-	if (hm->hm_files == NULL)
-		return (ENOMEM);
+	fps = fdr_malloc((nfiles > 0 ? nfiles : 1) * sizeof(*fps));
+	nums = fdr_malloc((nfiles > 0 ? nfiles : 1) * sizeof(*nums));
+	error = ENOMEM;
+	if (hm->hm_files == NULL || fps == NULL || nums == NULL ||
+	    falloc_noinstall_n(td, fps, nfiles) != 0)
+		goto out;
 	for (w = 0; hm->hm_top >= 0 && w <= (size_t)hm->hm_top / 64; w++) {
 		for (bits = hm->hm_map[w]; bits != 0; bits &= bits - 1) {
 			fd = (int)(w * 64) + __builtin_ctzll(bits);
 			hm->hm_files[k] = (struct hostfile){ fd, hl };
-			error = host_mirror_add(td, &hm->hm_files[k++],
-			    fd == hm->hm_execfd ? hm->hm_execflag : 0);
-			if (error != 0)
-				return (error);
+			finit(fps[k], fd == hm->hm_execfd ? hm->hm_execflag : 0,
+			    DTYPE_NONE, &hm->hm_files[k], &host_fileops);
+			nums[k++] = fd;
 		}
 	}
-	return (0);
+	error = finstall_refed_fixed(td, fps, nums, nfiles);
+	if (error != 0)
+		for (i = 0; i < nfiles; i++)
+			(void)fdrop(fps[i], td);
+out:
+	fdr_free(fps);
+	fdr_free(nums);
+	return (error);
 }
 
 /*

@@ -454,6 +454,57 @@ finstall_fixed(struct thread *td, struct file *fp, int fd, int flags,
 	return (error);
 }
 
+/* The checks of finstall_refed_fixed() that need no lock. */
+static int
+finstall_refed_check(const int *fds, size_t n, int maxfd)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (fds[i] < 0 || fds[i] >= maxfd ||
+		    (i > 0 && fds[i] <= fds[i - 1]))
+			return (EBADF);
+	return (0);
+}
+
+/*
+ * Install n files with their references at the given increasing slots
+ * (filedesc.h): every check before the first change, one growth, then
+ * the slots filled in order.
+ */
+int
+finstall_refed_fixed(struct thread *td, struct file **fps, const int *fds,
+    size_t n)
+{
+	struct filedesc *fdp = td->td_proc->p_fd;
+	struct filedescent *fde;
+	int error, maxfd = lim_nofile(td->td_proc);
+	size_t i;
+
+	if ((error = finstall_refed_check(fds, n, maxfd)) != 0 || n == 0)
+		return (error);
+	FILEDESC_XLOCK(fdp);
+	for (i = 0; i < n && fds[i] < fdp->fd_nfiles; i++)
+		if (fdp->fd_ofiles[fds[i]].fde_file != NULL) {
+			FILEDESC_UNLOCK(fdp);
+			return (EBUSY);
+		}
+	if (fds[n - 1] >= fdp->fd_nfiles &&
+	    (error = fdgrowtable_exp(fdp, fds[n - 1], maxfd)) != 0) {
+		FILEDESC_UNLOCK(fdp);
+		return (error);
+	}
+	for (i = 0; i < n; i++) {
+		fde = &fdp->fd_ofiles[fds[i]];
+		fde->fde_file = fps[i];
+		fde->fde_caps = NULL;
+		fde->fde_flags = fps[i]->f_passable ? UF_PASSABLE : 0;
+		fdused(fdp, fds[i]);
+	}
+	FILEDESC_UNLOCK(fdp);
+	return (0);
+}
+
 /*
  * dup() and dup2() of the model.  The new slot shares the old one's
  * capabilities, so only growing the table can fail with ENOMEM, and it

@@ -36,6 +36,29 @@ falloc_noinstall(struct thread *td __attribute__((unused)),
 }
 
 /*
+ * n files at once, each as falloc_noinstall() makes it, from one
+ * allocation of the zone (one lock; FDR_FAIL_MALLOC counts it once).
+ * Returns 0, or ENOMEM with none allocated.
+ */
+int
+falloc_noinstall_n(struct thread *td __attribute__((unused)),
+    struct file **fpp, size_t n)
+{
+	size_t i;
+	int error;
+
+	error = fdr_zone_alloc_n((void **)fpp, n);
+	if (error != 0)
+		return (error);
+	for (i = 0; i < n; i++) {
+		memset(fpp[i], 0, sizeof(*fpp[i]));
+		fpp[i]->f_ops = &badfileops;
+		fpp[i]->f_count = 1;
+	}
+	return (0);
+}
+
+/*
  * Give fp its flags, type, payload and ops.  f_passable caches the ops'
  * DFLAG_PASSABLE for the remap's hot loop.
  */

@@ -135,6 +135,8 @@ fdrop_n(struct file *fp, unsigned int k, struct thread *td)
 
 /* kern_subr.c: a warm block of size bytes for the next allocation. */
 void	fdr_prepare(size_t size) FDR_SYM(fdr_prepare);
+/* kern_subr.c: n zone objects (files) under one lock, or ENOMEM. */
+int	fdr_zone_alloc_n(void **items, size_t n) FDR_SYM(fdr_zone_alloc_n);
 
 /* kern_descrip.c */
 struct filedesc	*fdinit(void) FDR_SYM(fdinit);

@@ -139,7 +139,8 @@ remap_test_and_set(NDSLOTTYPE *map, int fd)
  * The exec's gather: as remap_gather(), but the first entry naming an
  * old slot takes no reference: it borrows the slot's, and the slot's bit
  * is set in taken.  A later entry naming the same slot takes references
- * of its own.  Reads no file.  The caller holds the old table's
+ * of its own, those of a run of one file with one locked instruction.
+ * Reads no file but a duplicate's.  The caller holds the old table's
  * exclusive lock, and the table is not shared.
  */
 static int
@@ -147,7 +148,8 @@ remap_gather_move(const struct filedesc *fdp, const int *fds, size_t nfds,
     struct filedescent *nfde, NDSLOTTYPE *taken, size_t *donep)
 {
 	const struct filedescent *ofde = fdp->fd_ofiles, *fde;
-	unsigned int last = (unsigned int)fdp->fd_lastfile;
+	unsigned int last = (unsigned int)fdp->fd_lastfile, runlen = 0;
+	struct file *run = NULL;
 	size_t i, pfent = REMAP_PF_ENT;
 	int error = 0;
 
@@ -160,11 +162,20 @@ remap_gather_move(const struct filedesc *fdp, const int *fds, size_t nfds,
 			break;
 		fde = &ofde[fds[i]];
 		nfde[i] = *fde;
-		if (remap_test_and_set(taken, fds[i])) {
-			fhold(fde->fde_file);
-			fdcaps_hold(fde->fde_caps);
+		if (!remap_test_and_set(taken, fds[i]))
+			continue;
+		fdcaps_hold(fde->fde_caps);
+		if (fde->fde_file == run) {
+			runlen++;
+			continue;
 		}
+		if (run != NULL)
+			remap_hold(run, runlen);
+		run = fde->fde_file;
+		runlen = 1;
 	}
+	if (run != NULL)
+		remap_hold(run, runlen);
 	*donep = i;
 	return (error);
 }
@@ -172,13 +183,16 @@ remap_gather_move(const struct filedesc *fdp, const int *fds, size_t nfds,
 /*
  * Undo remap_gather_move() over its first n entries: the first entry
  * naming a slot clears the slot's bit (its reference was borrowed); the
- * later ones, finding it clear, drop the references they took, never
- * the last one (the old slot holds one).  taken is all zero again.
+ * later ones, finding it clear, drop the references they took (a run of
+ * one file at once), never the last one: the old slot holds one.  taken
+ * is all zero again.
  */
 static void
 remap_unmove(const int *fds, size_t n, NDSLOTTYPE *taken,
     const struct filedescent *nfde)
 {
+	struct file *run = NULL;
+	unsigned int runlen = 0;
 	NDSLOTTYPE *w, bit;
 	size_t i;
 
@@ -189,9 +203,18 @@ remap_unmove(const int *fds, size_t n, NDSLOTTYPE *taken,
 			*w &= ~bit;
 			continue;
 		}
-		(void)fdrop_inl(nfde[i].fde_file, NULL);
 		fdcaps_drop(nfde[i].fde_caps);
+		if (nfde[i].fde_file == run) {
+			runlen++;
+			continue;
+		}
+		if (run != NULL)
+			(void)fdrop_n(run, runlen, NULL);
+		run = nfde[i].fde_file;
+		runlen = 1;
 	}
+	if (run != NULL)
+		(void)fdrop_n(run, runlen, NULL);
 }
 
 /*
@@ -309,14 +332,17 @@ fdescfree_remapped_move(struct remap_move *rm, const int *fds, size_t nfds)
 
 /*
  * Release the used slots of fdp that are not in taken: the references
- * the new table did not borrow.  Scans the bitmaps a word at a time, so
- * a list that names every slot releases nothing and reads no slot.
+ * the new table did not borrow, those of a run of one file at once.
+ * Scans the bitmaps a word at a time, so a list that names every slot
+ * releases nothing and reads no slot.
  */
 static void
 remap_release_untaken(struct filedesc *fdp, const NDSLOTTYPE *taken,
     struct thread *td)
 {
 	struct filedescent *fde;
+	struct file *run = NULL;
+	unsigned int runlen = 0;
 	NDSLOTTYPE left;
 	size_t w, nw = NDSLOTS((size_t)fdp->fd_lastfile + 1);
 
@@ -327,9 +353,18 @@ remap_release_untaken(struct filedesc *fdp, const NDSLOTTYPE *taken,
 			    (size_t)__builtin_ctzll(left)];
 			left &= left - 1;
 			fdcaps_drop(fde->fde_caps);
-			(void)fdrop_inl(fde->fde_file, td);
+			if (fde->fde_file == run) {
+				runlen++;
+				continue;
+			}
+			if (run != NULL)
+				(void)fdrop_n(run, runlen, td);
+			run = fde->fde_file;
+			runlen = 1;
 		}
 	}
+	if (run != NULL)
+		(void)fdrop_n(run, runlen, td);
 }
 
 /*

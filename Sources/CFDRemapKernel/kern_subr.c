@@ -287,6 +287,30 @@ zone_alloc(void)
 	return (p);
 }
 
+/*
+ * Up to n objects of the zone into items under one lock; returns how
+ * many it gave.
+ */
+static size_t
+zone_alloc_n(void **items, size_t n)
+{
+	size_t i;
+
+	pthread_mutex_lock(&zone.z_lock);
+	for (i = 0; i < n; i++) {
+		if (zone.z_free != NULL) {
+			items[i] = zone.z_free;
+			zone.z_free = *(void **)items[i];
+		} else if (zone.z_used < zone.z_committed || zone_grow() == 0) {
+			items[i] = zone.z_base + zone.z_used;
+			zone.z_used += ZONE_ITEM;
+		} else
+			break;
+	}
+	pthread_mutex_unlock(&zone.z_lock);
+	return (i);
+}
+
 /* Give an object back to the zone. */
 static void
 zone_free(void *p)
@@ -300,6 +324,7 @@ zone_free(void *p)
 #else
 #define	zone_owns(p)	((void)(p), false)
 #define	zone_alloc()	((void *)NULL)
+#define	zone_alloc_n(items, n)	((void)(items), (void)(n), (size_t)0)
 #define	zone_free(p)	((void)(p))
 #endif
 
@@ -454,6 +479,33 @@ fdr_aligned_alloc(size_t alignment, size_t size)
 	if (posix_memalign(&p, alignment, size == 0 ? 1 : size) != 0)
 		return (NULL);
 	return (mem_allocated(p));
+}
+
+/*
+ * n objects of ZONE_ITEM bytes, aligned to it (open files), into items:
+ * what n calls of fdr_aligned_alloc(FILE_ALIGN, sizeof(struct file))
+ * give, under one lock of the zone.  Counted as one allocation by
+ * FDR_FAIL_MALLOC.  Returns 0, or ENOMEM with none allocated.  Each is
+ * freed with fdr_free().
+ */
+int
+fdr_zone_alloc_n(void **items, size_t n)
+{
+	size_t got, i;
+
+	if (fail_hit(FDR_FAIL_MALLOC))
+		return (ENOMEM);
+	got = zone_alloc_n(items, n);
+	mem_account((int64_t)(got * ZONE_ITEM));
+	for (i = got; i < n; i++) {
+		if (posix_memalign(&items[i], ZONE_ITEM, ZONE_ITEM) != 0) {
+			while (i-- > 0)
+				fdr_free(items[i]);
+			return (ENOMEM);
+		}
+		(void)mem_allocated(items[i]);
+	}
+	return (0);
 }
 
 /* free(3) of a block from one of the fdr_*alloc functions. */

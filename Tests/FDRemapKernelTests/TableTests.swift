@@ -262,6 +262,75 @@ import Glibc
         leaks.verify(files)
     }
 
+    /// Files made with falloc_noinstall_n and installed together by
+    /// finstall_refed_fixed: every refusal comes before any change, with
+    /// each reference still the caller's; success moves each reference
+    /// into its slot.
+    @Test func finstallRefedFixedMovesEachReferenceIntoItsSlotOrNothing() throws {
+        let leaks = LeakCheck()
+        do {
+            let p = try ModelProcess()
+            try files.open(p, at: 3)
+            let before = p.table
+            var fps = [UnsafeMutablePointer<file>?](repeating: nil, count: 4)
+            #expect(falloc_noinstall_n(p.td, &fps, 4) == 0)
+            for (i, fp) in fps.enumerated() {
+                finit(fp, UInt32(FREAD), Int16(DTYPE_NONE), nil, i == 1 ? plainOps : passableOps)
+            }
+            #expect(Set(fps).count == 4)
+            func install(_ fds: [Int32]) -> Int32 { finstall_refed_fixed(p.td, &fps, fds, 4) }
+            #expect(install([0, 1, 3, 700]) == EBUSY)
+            #expect(install([0, 2, 1, 700]) == EBADF)      // not increasing
+            #expect(install([0, 1, 1, 700]) == EBADF)      // twice
+            #expect(install([-1, 1, 2, 700]) == EBADF)
+            p.descriptorLimit = 700
+            #expect(install([0, 1, 2, 700]) == EBADF)      // at the limit
+            p.descriptorLimit = 1 << 20
+            #expect(p.table == before)
+            #expect(fps.allSatisfy { file_count($0) == 1 })
+            #expect(install([0, 1, 2, 700]) == 0)
+            let t = p.table
+            #expect(t.openDescriptors == [0, 1, 2, 3, 700])
+            #expect(t.capacity == 704 && t.freeFile == 4 && t.lastFile == 700)
+            for (i, fd) in [0, 1, 2, 700].enumerated() {
+                #expect(t[Int32(fd)]?.file == FileID(fps[i]!))
+                #expect(t[Int32(fd)]?.referenceCount == 1)      // moved, not taken
+                #expect(t[Int32(fd)]?.capabilities == .all && t[Int32(fd)]?.closeOnExec == false)
+            }
+            // Passability is cached in the slot: the file at 1 is not.
+            #expect(errnoOf { _ = try p.remap([0, 1]) } == .invalidArgument)
+            #expect(brokenInvariant(p) == 0)
+        }
+        leaks.verify(files)
+    }
+
+    @Test func fallocNoinstallNAndFinstallRefedFixedRunOutOfMemoryCleanly() throws {
+        let leaks = LeakCheck()
+        do {
+            let p = try ModelProcess()
+            try files.open(p, at: 2)
+            let before = p.table
+            let td = p.td
+            let k = walkAllocationFailures({ () throws(Errno) in
+                var fps = [UnsafeMutablePointer<file>?](repeating: nil, count: 3)
+                var error = falloc_noinstall_n(td, &fps, 3)
+                guard error == 0 else { throw Errno(rawValue: error) }
+                for fp in fps { finit(fp, UInt32(FREAD), Int16(DTYPE_NONE), nil, passableOps) }
+                error = finstall_refed_fixed(td, &fps, [0, 1, 5000], 3)
+                if error != 0 { for fp in fps { _ = fdrop(fp, td) } }
+                guard error == 0 else { throw Errno(rawValue: error) }
+            }) { k, failed, grown in
+                guard failed else { return }
+                #expect(p.table == before, "allocation \(k)")
+                #expect(grown <= 5056 / 8, "allocation \(k)")
+            }
+            #expect(k == 4)    // the files (one allocation), bitmap, slots
+            #expect(p.table.openDescriptors == [0, 1, 2, 5000])
+            #expect(brokenInvariant(p) == 0)
+        }
+        leaks.verify(files)
+    }
+
     @Test func finstallFixedRefusesUsedAndBadSlotsLosingNothing() throws {
         let leaks = LeakCheck()
         do {
@@ -302,3 +371,18 @@ import Glibc
         leaks.verify(files)
     }
 }
+
+/// Plain passable files with nothing to close, for tests that make files
+/// with the C core directly.
+nonisolated(unsafe) let passableOps: UnsafeMutablePointer<fileops> = {
+    let ops = UnsafeMutablePointer<fileops>.allocate(capacity: 1)
+    ops.initialize(to: fileops(fo_flags: Int32(DFLAG_PASSABLE), fo_close: nil, fo_exec: nil))
+    return ops
+}()
+
+/// The same, not passable.
+nonisolated(unsafe) let plainOps: UnsafeMutablePointer<fileops> = {
+    let ops = UnsafeMutablePointer<fileops>.allocate(capacity: 1)
+    ops.initialize(to: fileops(fo_flags: 0, fo_close: nil, fo_exec: nil))
+    return ops
+}()

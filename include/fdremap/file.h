@@ -78,6 +78,14 @@ extern const struct fileops badfileops FDR_SYM(badfileops);
 int	falloc_noinstall(struct thread *td, struct file **fpp)
 	    FDR_SYM(falloc_noinstall);
 
+/*
+ * n files at once, as n calls of falloc_noinstall() would make them, for
+ * a caller that builds a large table (one lock, one allocation to fail).
+ * Returns 0, or ENOMEM with none allocated.
+ */
+int	falloc_noinstall_n(struct thread *td, struct file **fpp, size_t n)
+	    FDR_SYM(falloc_noinstall_n);
+
 /* Initialise a file allocated by falloc_noinstall(). */
 void	finit(struct file *fp, unsigned int flag, short type, void *data,
 	    const struct fileops *ops) FDR_SYM(finit);

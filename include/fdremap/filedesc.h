@@ -161,6 +161,20 @@ int	finstall_fixed(struct thread *td, struct file *fp, int fd, int flags,
 	    struct filecaps *fcaps) FDR_SYM(finstall_fixed);
 
 /*
+ * Install n files at slots fds[0 .. n-1] of td's table, which must be
+ * increasing and free, under one lock and growing the table at most
+ * once.  Each file's reference (the one falloc_noinstall() gave) moves
+ * into its slot, as with FreeBSD's finstall_refed(); the slots get all
+ * rights and no close-on-exec.  For tables whose numbers are given, the
+ * host launcher's mirror of a real table.  Returns 0, or, with nothing
+ * installed and every reference still the caller's: EBADF (a slot
+ * negative, at or above the process limit, or not above the one before
+ * it), EBUSY (a slot in use), ENOMEM.
+ */
+int	finstall_refed_fixed(struct thread *td, struct file **fps,
+	    const int *fds, size_t n) FDR_SYM(finstall_refed_fixed);
+
+/*
  * Duplicate descriptor old.  FDDUP_NORMAL takes the lowest free slot;
  * FDDUP_FIXED takes slot new, closing what was there (old == new is a
  * no-op that checks old).  The new slot shares the old one's
