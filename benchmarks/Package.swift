@@ -44,6 +44,7 @@ let package = Package(
             dependencies: [
                 "CLaunchBench",
                 "CRemapBench",
+                .product(name: "CArgdata", package: "FDRemap"),
                 .product(name: "CFDRemapHost", package: "FDRemap"),
                 .product(name: "FDRemap", package: "FDRemap"),
                 .product(name: "Benchmark", package: "benchmark"),
