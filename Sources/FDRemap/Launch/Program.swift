@@ -144,17 +144,26 @@ public enum Program {
         let env = CStrings(options.environment)
         let error = env.withPointers { envp in
             withOptionalCString(options.name) { name in
-                var attr = program_attr(pa_name: name, pa_envp: envp, pa_flags: 0,
-                                        pa_closedby: nil, pa_pidfd: pidfd)
-                return bytes.withUnsafeBytes { b in
-                    raw.withUnsafeBufferPointer { f in
-                        if let pid {
-                            return program_spawn_raw(executable.rawValue, b.baseAddress,
-                                                     b.count, f.baseAddress, f.count,
-                                                     &attr, pid)
+                var attr = program_attr()
+                attr.pa_name = name
+                attr.pa_envp = envp
+                attr.pa_pidfd = pidfd
+                // No signal blocked: the calling thread may be one of
+                // Swift's pool, which blocks most signals.
+                var none = sigset_t()
+                sigemptyset(&none)
+                return withUnsafePointer(to: &none) { mask in
+                    attr.pa_sigmask = mask
+                    return bytes.withUnsafeBytes { b in
+                        raw.withUnsafeBufferPointer { f in
+                            if let pid {
+                                return program_spawn_raw(executable.rawValue, b.baseAddress,
+                                                         b.count, f.baseAddress, f.count,
+                                                         &attr, pid)
+                            }
+                            return program_exec_raw(executable.rawValue, b.baseAddress,
+                                                    b.count, f.baseAddress, f.count, &attr)
                         }
-                        return program_exec_raw(executable.rawValue, b.baseAddress,
-                                                b.count, f.baseAddress, f.count, &attr)
                     }
                 }
             }
