@@ -172,6 +172,15 @@ func tempDirectory() -> String {
         }
     }
 
+    /// The short form, by name in the inherited PATH, with the standard
+    /// descriptors (an array literal of strings).
+    @Test func aProgramByNameInTheInheritedPath() async throws {
+        let ok = try Program.spawn(.name("true"), arguments: [], environment: .inherit)
+        #expect(try await ok.wait() == .exited(0))
+        let no = try Program.spawn(.name("false"), arguments: ["ignored"], environment: .inherit)
+        #expect(try await no.wait() == .exited(1))
+    }
+
     @Test func workingDirectoryByPathAndByDescriptor() async throws {
         let o = Opened()
         let m = o.memfd()

@@ -208,6 +208,21 @@ extension Program {
         return ChildProcess(pid: pid, pidfd: pidfd)
     }
 
+    /// Starts `executable` as a child process: ``spawn(_:)`` of the
+    /// ``Configuration`` these values make.
+    ///
+    /// ```swift
+    /// let child = try Program.spawn(.name("ls"), arguments: ["-l"],
+    ///                               environment: .inherit)
+    /// ```
+    public static func spawn(_ executable: Executable, arguments: Arguments,
+                             environment: Environment = .empty,
+                             workingDirectory: WorkingDirectory? = nil,
+                             processGroup: ProcessGroup? = nil) throws(Errno) -> ChildProcess {
+        try spawn(Configuration(executable, arguments: arguments, environment: environment,
+                                workingDirectory: workingDirectory, processGroup: processGroup))
+    }
+
     /// Replaces this process (its ID stays) with the program of
     /// `configuration`.
     ///
