@@ -156,7 +156,8 @@ func threadCount() -> Int {
             return try await group.next()!
         }
         #expect(end == .exited(3))
-        #expect(clock.now - start < .seconds(10))
+        // Well short of the 30 s grace period, even on a loaded machine.
+        #expect(clock.now - start < .seconds(25))
     }
 
     @Test func teardownWithoutAWait() async throws {
