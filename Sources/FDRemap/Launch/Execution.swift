@@ -1,4 +1,3 @@
-import Synchronization
 import SystemPackage
 internal import CFDRemapHost
 #if canImport(Glibc)
@@ -125,7 +124,7 @@ final class ProcessState: Sendable {
         var nextID = 0
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init(pid: pid_t, pidfd: CInt) {
         self.pid = pid
@@ -280,5 +279,32 @@ final class ProcessState: Sendable {
     func send(_ signal: Signal) throws(Errno) {
         let error = program_kill(pid, pidfd, signal.rawValue)
         guard error == 0 else { throw Errno(rawValue: error) }
+    }
+}
+
+/// A value behind a `pthread_mutex_t`: what `Synchronization.Mutex`
+/// does, with a lock that ThreadSanitizer knows (it intercepts
+/// `pthread_mutex_lock`; Mutex's futex on Linux it cannot see, and it
+/// reports the accesses under it as races). `withLock` never suspends.
+final class Locked<Value>: @unchecked Sendable {
+    private let lock: UnsafeMutablePointer<pthread_mutex_t>
+    private var value: Value
+
+    init(_ value: Value) {
+        self.value = value
+        lock = .allocate(capacity: 1)
+        lock.initialize(to: pthread_mutex_t())
+        pthread_mutex_init(lock, nil)
+    }
+
+    deinit {
+        pthread_mutex_destroy(lock)
+        lock.deallocate()
+    }
+
+    func withLock<R, E: Error>(_ body: (inout Value) throws(E) -> R) throws(E) -> R {
+        pthread_mutex_lock(lock)
+        defer { pthread_mutex_unlock(lock) }
+        return try body(&value)
     }
 }
