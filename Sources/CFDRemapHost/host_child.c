@@ -310,7 +310,8 @@ host_child_execveat(const struct host_plan *hp, int fd)
 }
 
 /*
- * Restore the caller's mask and execveat() the executable.  The #!
+ * Set the program's mask (the caller's, or pa_sigmask) and execveat() the
+ * executable.  The #!
  * policy of program.h: on ENOENT, unless the executable is passed, once
  * more with it at descriptor hp_n without close-on-exec.
  */
@@ -320,7 +321,7 @@ host_child_exec(const struct host_plan *hp, int execfd)
 	int error, n = hp->hp_n;
 	long r;
 
-	host_sigmask(SIG_SETMASK, &hp->hp_oldmask, NULL);
+	host_sigmask(SIG_SETMASK, &hp->hp_execmask, NULL);
 	error = host_child_execveat(hp, execfd);
 	if (error != ENOENT || hp->hp_execpassed)
 		return (error);
@@ -331,6 +332,27 @@ host_child_exec(const struct host_plan *hp, int execfd)
 	if (r < 0)
 		return (r == -EBADF ? EMFILE : (int)-r);
 	return (host_child_execveat(hp, n));
+}
+
+/*
+ * What the child does before the shuffle, while every descriptor has
+ * its caller's number: the working directory (its own: no CLONE_FS), a
+ * new session or a process group.  Returns 0 or the errno.
+ */
+HOST_CHILD static int
+host_child_place(const struct host_plan *hp)
+{
+	long r = 0;
+
+	if (hp->hp_cwdfd >= 0)
+		r = host_sys(SYS_fchdir, hp->hp_cwdfd, 0, 0, 0, 0);
+	else if (hp->hp_cwd != NULL)
+		r = host_sys(SYS_chdir, (long)hp->hp_cwd, 0, 0, 0, 0);
+	if (r >= 0 && hp->hp_setsid)
+		r = host_sys(SYS_setsid, 0, 0, 0, 0, 0);
+	if (r >= 0 && hp->hp_pgroup >= 0)
+		r = host_sys(SYS_setpgid, 0, hp->hp_pgroup, 0, 0, 0);
+	return (r < 0 ? (int)-r : 0);
 }
 
 /*
@@ -348,7 +370,9 @@ host_child(void *arg)
 		host_child_signals();
 	else if (!hp->hp_spawn)
 		host_sigtrap_helper();
-	error = host_child_shuffle(hp, &execfd);
+	error = host_child_place(hp);
+	if (error == 0)
+		error = host_child_shuffle(hp, &execfd);
 	if (error == 0) {
 		host_child_closerest(hp, hp->hp_execpassed ? -1 : execfd);
 		error = host_child_exec(hp, execfd);
@@ -507,6 +531,8 @@ host_start(struct host_plan *hp, pid_t *pidp)
 	hp->hp_pidfd = -1;
 	memset(&all, 0xff, sizeof(all));	/* the kernel ignores 9 and 19 */
 	host_sigmask(SIG_BLOCK, &all, &hp->hp_oldmask);
+	if (!hp->hp_setmask)
+		hp->hp_execmask = hp->hp_oldmask;
 	if (!hp->hp_spawn)
 		host_sigtrap_arm();
 	pid = -1;

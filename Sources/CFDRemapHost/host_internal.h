@@ -161,11 +161,20 @@ struct host_plan {
 	int		 hp_closedby;	/* written by the child */
 	int		 hp_pidfd;	/* CLONE_PIDFD: written by clone */
 	bool		 hp_wantpidfd;	/* make a pidfd with the child */
+	bool		 hp_setmask;	/* hp_execmask given, not the caller's */
+	sigset_t	 hp_execmask;	/* the mask at execveat() */
+	const char	*hp_cwd;	/* chdir() first, or NULL */
+	int		 hp_cwdfd;	/* fchdir() first, or -1 */
+	bool		 hp_setsid;	/* setsid() first */
+	pid_t		 hp_pgroup;	/* setpgid(0, hp_pgroup) first, or -1 */
+	bool		 hp_ownargv;	/* hp_argv is ours (not pa_argv) */
 };
 
 /* host_plan.c */
 int	host_plan_args(struct host_plan *hp, const struct image_args *args,
 	    const struct program_attr *attr, int execfd) FDR_SYM(host_plan_args);
+int	host_plan_attr(struct host_plan *hp, const struct program_attr *attr)
+	    FDR_SYM(host_plan_attr);
 int	host_plan_fds(struct host_plan *hp, int *src, int n, int execfd)
 	    FDR_SYM(host_plan_fds);
 void	host_plan_free(struct host_plan *hp) FDR_SYM(host_plan_free);

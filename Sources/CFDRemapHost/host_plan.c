@@ -131,9 +131,96 @@ host_fd_name(int fd, unsigned int flags)
 }
 
 /*
+ * The options of program.h that the child carries out before the
+ * shuffle (working directory, session, process group) and the mask it
+ * starts the program with, checked: EINVAL for pa_cwd with
+ * PROGRAM_CWDFD, for PROGRAM_SETSID with PROGRAM_SETPGROUP, a negative
+ * pa_pgroup, and for either of those two in an exec (they would outlive
+ * its failure).
+ */
+int
+host_plan_attr(struct host_plan *hp, const struct program_attr *attr)
+{
+	unsigned int flags = attr != NULL ? attr->pa_flags : 0;
+
+	hp->hp_cwd = NULL;
+	hp->hp_cwdfd = -1;
+	hp->hp_setsid = false;
+	hp->hp_pgroup = -1;
+	hp->hp_setmask = false;
+	if (attr == NULL)
+		return (0);
+	if ((flags & PROGRAM_CWDFD) != 0 && attr->pa_cwd != NULL)
+		return (EINVAL);
+	if ((flags & PROGRAM_SETSID) != 0 && (flags & PROGRAM_SETPGROUP) != 0)
+		return (EINVAL);
+	if ((flags & PROGRAM_SETPGROUP) != 0 && attr->pa_pgroup < 0)
+		return (EINVAL);
+	if (!hp->hp_spawn && (flags & (PROGRAM_SETSID | PROGRAM_SETPGROUP)) != 0)
+		return (EINVAL);
+	hp->hp_cwd = attr->pa_cwd;
+	if ((flags & PROGRAM_CWDFD) != 0)
+		hp->hp_cwdfd = attr->pa_cwdfd < 0 ? INT_MAX : attr->pa_cwdfd;
+	hp->hp_setsid = (flags & PROGRAM_SETSID) != 0;
+	if ((flags & PROGRAM_SETPGROUP) != 0)
+		hp->hp_pgroup = attr->pa_pgroup;
+	if (attr->pa_sigmask != NULL) {
+		hp->hp_setmask = true;
+		hp->hp_execmask = *attr->pa_sigmask;
+	}
+	return (0);
+}
+
+/*
+ * The total of a NULL-terminated vector of strings for the kernel's
+ * count, into *spacep (bytes with NULs) and *nptrp (pointers), or
+ * E2BIG when one string passes the per-string limit strmax.
+ */
+static int
+host_vector_space(char *const *v, long strmax, long *spacep, long *nptrp)
+{
+	size_t len, i;
+
+	for (i = 0; v[i] != NULL; i++) {
+		len = strnlen(v[i], (size_t)strmax) + 1;
+		if ((long)len > strmax)
+			return (E2BIG);
+		*spacep += (long)len;
+		(*nptrp)++;
+	}
+	return (0);
+}
+
+/*
+ * A plain argument vector (pa_argv), taken as it is: EINVAL with data
+ * besides it or for an empty vector, E2BIG unless it and the
+ * environment fit as the kernel will count them (as host_args_check()).
+ */
+static int
+host_plan_argv(struct host_plan *hp, const struct image_args *args,
+    char *const *argv)
+{
+	long strmax = sysconf(_SC_PAGESIZE) * 32, limit;
+	long space = (long)HOST_EXECFN_MAX, nptr = 0;
+
+	if (args->argc > 0 || argv[0] == NULL)
+		return (EINVAL);
+	if (host_vector_space(argv, strmax, &space, &nptr) != 0 ||
+	    host_vector_space(hp->hp_envp, strmax, &space, &nptr) != 0)
+		return (E2BIG);
+	limit = host_arg_limit();
+	nptr *= (long)sizeof(void *);
+	if (limit <= nptr || space > limit - nptr)
+		return (E2BIG);
+	hp->hp_argv = (char **)argv;
+	hp->hp_ownargv = false;
+	return (0);
+}
+
+/*
  * Build hp_argv: the name, then args' data split at each NUL (argc
  * strings, already NUL-terminated in the copied-in buffer), and take the
- * environment.  E2BIG when any string passes the per-string limit or
+ * environment; or take the plain vector of pa_argv.  E2BIG when any string passes the per-string limit or
  * everything (strings, pointers, the kernel's copy of "/dev/fd/N") passes
  * the total; checked as the kernel will, so the child does not start.
  */
@@ -149,6 +236,8 @@ host_plan_args(struct host_plan *hp, const struct image_args *args,
 
 	hp->hp_envp = attr != NULL && attr->pa_envp != NULL ? attr->pa_envp :
 	    noenv;
+	if (attr != NULL && attr->pa_argv != NULL)
+		return (host_plan_argv(hp, args, attr->pa_argv));
 	if (name == NULL) {
 		hp->hp_name = host_fd_name(execfd, hp->hp_flags);
 		if (hp->hp_name == NULL)
@@ -164,6 +253,7 @@ host_plan_args(struct host_plan *hp, const struct image_args *args,
 	hp->hp_argv = fdr_malloc(((size_t)args->argc + 2) * sizeof(char *));
 	if (hp->hp_argv == NULL)
 		return (ENOMEM);
+	hp->hp_ownargv = true;
 	hp->hp_argv[0] = (char *)name;
 	for (p = args->begin_argv, i = 1; i <= (size_t)args->argc; i++) {
 		hp->hp_argv[i] = p;
@@ -262,7 +352,8 @@ host_plan_free(struct host_plan *hp)
 {
 
 	fdr_free(hp->hp_steps);
-	fdr_free(hp->hp_argv);
+	if (hp->hp_ownargv)
+		fdr_free(hp->hp_argv);
 	fdr_free(hp->hp_name);
 	hp->hp_steps = NULL;
 	hp->hp_argv = NULL;

@@ -54,6 +54,9 @@ host_fo_exec(struct file *fp, struct image_args *args,
 	hp->hp_flags = hl->hl_flags;
 	hp->hp_spawn = hl->hl_spawn;
 	hp->hp_wantpidfd = attr != NULL && attr->pa_pidfd != NULL;
+	error = host_plan_attr(hp, attr);
+	if (error != 0)
+		goto out;
 	error = host_plan_args(hp, args, attr, hf->hf_fd);
 	if (error != 0)
 		goto out;

@@ -22,11 +22,22 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #include "host_internal.h"
 
 #define	HOST_REAPER_STACK	(64 * 1024)
+
+/* A program_watch() registration. */
+struct host_watch {
+	void	(*hw_fn)(void *);
+	void	 *hw_arg;
+	pid_t	  hw_pid;
+	int	  hw_pidfd;	/* the caller's, or -1 without pidfds */
+};
+
+#define	HOST_WATCH_TAG	(UINT64_C(1) << 63)
 
 static pthread_mutex_t	host_reaper_lock = PTHREAD_MUTEX_INITIALIZER;
 static pid_t		host_reaper_owner;	/* the process it runs in */
@@ -53,7 +64,24 @@ host_thread(void *(*fn)(void *), void *arg)
 	return (error);
 }
 
-/* The reaper thread: reap each child whose pidfd becomes readable. */
+/*
+ * A watched child has exited: drop the registration first (so that the
+ * pidfd is no longer referred to once the watcher knows), then tell the
+ * watcher, then free the watch.
+ */
+static void
+host_watch_fire(int epfd, struct host_watch *w)
+{
+
+	(void)epoll_ctl(epfd, EPOLL_CTL_DEL, w->hw_pidfd, NULL);
+	w->hw_fn(w->hw_arg);
+	free(w);
+}
+
+/*
+ * The reaper thread: reap each child whose pidfd becomes readable, and
+ * tell the watcher of each watched one.
+ */
 static void *
 host_reaper_main(void *arg)
 {
@@ -64,6 +92,12 @@ host_reaper_main(void *arg)
 	for (;;) {
 		n = epoll_wait(epfd, ev, 32, -1);
 		for (i = 0; i < n; i++) {
+			if ((ev[i].data.u64 & HOST_WATCH_TAG) != 0) {
+				host_watch_fire(epfd, (struct host_watch *)
+				    (uintptr_t)(ev[i].data.u64 &
+				    ~HOST_WATCH_TAG));
+				continue;
+			}
 			pid = (pid_t)(ev[i].data.u64 >> 32);
 			pidfd = (int)(uint32_t)ev[i].data.u64;
 			/* ECHILD (someone else reaped it) is fine. */
@@ -141,6 +175,60 @@ program_reap(pid_t pid, int pidfd)
 	if (epoll_ctl(epfd, EPOLL_CTL_ADD, pidfd, &ev) == -1) {
 		error = errno;
 		(void)close(pidfd);
+		return (error);
+	}
+	return (0);
+}
+
+/*
+ * Without pidfds: a thread that waits until the one watched child has
+ * exited, without reaping it (WNOWAIT), and tells the watcher.
+ */
+static void *
+host_watcher_main(void *arg)
+{
+	struct host_watch *w = arg;
+	siginfo_t si;
+
+	while (waitid(P_PID, (id_t)w->hw_pid, &si, WEXITED | WNOWAIT) == -1 &&
+	    errno == EINTR)
+		continue;
+	w->hw_fn(w->hw_arg);
+	free(w);
+	return (NULL);
+}
+
+/* Tell when a child has exited: see program.h. */
+int
+program_watch(pid_t pid, int pidfd, void (*fn)(void *), void *arg)
+{
+	struct epoll_event ev;
+	struct host_watch *w;
+	int error, epfd;
+
+	if (fn == NULL || (pidfd < 0 && pid <= 0))
+		return (EINVAL);
+	/* Not fdr_malloc: the reaper thread frees it, not the caller's. */
+	if ((w = malloc(sizeof(*w))) == NULL)
+		return (ENOMEM);
+	w->hw_fn = fn;
+	w->hw_arg = arg;
+	w->hw_pid = pid;
+	w->hw_pidfd = pidfd;
+	if (pidfd < 0) {
+		if ((error = host_thread(host_watcher_main, w)) != 0)
+			free(w);
+		return (error);
+	}
+	if ((error = host_reaper_get(&epfd)) != 0) {
+		free(w);
+		return (error);
+	}
+	ev.events = EPOLLIN | EPOLLONESHOT;
+	ev.data.u64 = HOST_WATCH_TAG | (uint64_t)(uintptr_t)w;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, pidfd, &ev) == -1) {
+		error = errno;
+		free(w);
 		return (error);
 	}
 	return (0);

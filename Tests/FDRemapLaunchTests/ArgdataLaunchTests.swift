@@ -295,7 +295,7 @@ func table(_ r: ProbeReport) -> [Int32: FileID] {
         #expect(try two.wait() == .exited(2))
         let sleeper = try Program.spawn(FilePath(Probe.path), argdata: .null,
                                         options: .init(environment: ["FDREMAP_PROBE=sleep 60000 0"]))
-        try sleeper.send(signal: SIGKILL)
+        try sleeper.send(signal: .kill)
         #expect(try sleeper.wait() == .signaled(SIGKILL, coreDumped: false))
     }
 

@@ -44,7 +44,8 @@ import Glibc
         for _ in 0..<spawners {
             let job = Job {
                 var attr = program_attr(pa_name: nil, pa_envp: UnsafePointer(envp),
-                                        pa_flags: 0, pa_closedby: nil, pa_pidfd: nil)
+                                        pa_flags: 0, pa_closedby: nil, pa_pidfd: nil,
+            pa_sigmask: nil, pa_argv: nil, pa_cwd: nil, pa_cwdfd: 0, pa_pgroup: 0)
                 var fds: [Int32] = [passed]
                 for _ in 0..<spawnsEach {
                     var pid: pid_t = -1

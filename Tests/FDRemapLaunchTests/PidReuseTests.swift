@@ -65,7 +65,7 @@ struct PidReuseTests {
         let other = fdr_test_child_at(pid, 2000, 0)
         try #require(other == pid, "pid \(pid) not reused: \(other)")
         defer { kill(other, SIGKILL); _ = reap(other) }
-        #expect(throws: Errno.noSuchProcess) { try child.send(signal: SIGKILL) }
+        #expect(throws: Errno.noSuchProcess) { try child.send(signal: .kill) }
         var status: CInt = 0
         #expect(waitpid(other, &status, WNOHANG) == 0, "the newcomer was signalled")
         _ = consume child

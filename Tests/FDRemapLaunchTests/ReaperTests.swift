@@ -12,7 +12,8 @@ func spawnWithPidfd(_ command: [String], _ fds: [Int32]) -> (pid_t, Int32) {
     let d = data(command)
     let error = withUnsafeMutablePointer(to: &pidfd) { pidfdp in
         var attr = program_attr(pa_name: nil, pa_envp: nil, pa_flags: 0,
-                                pa_closedby: nil, pa_pidfd: pidfdp)
+                                pa_closedby: nil, pa_pidfd: pidfdp,
+            pa_sigmask: nil, pa_argv: nil, pa_cwd: nil, pa_cwdfd: 0, pa_pgroup: 0)
         return d.withUnsafeBytes { b in
             fds.withUnsafeBufferPointer { f in
                 program_spawn_raw(probe, b.baseAddress, b.count, f.baseAddress,

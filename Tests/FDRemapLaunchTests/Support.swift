@@ -214,7 +214,8 @@ func spawnRaw(_ execfd: Int32, _ bytes: [UInt8], _ fds: [Int32],
     withUnsafeMutablePointer(to: &closedBy) { closedByp in
         var attr = program_attr(pa_name: cname.map { UnsafePointer($0) },
                                 pa_envp: nil, pa_flags: flags,
-                                pa_closedby: closedByp, pa_pidfd: nil)
+                                pa_closedby: closedByp, pa_pidfd: nil,
+            pa_sigmask: nil, pa_argv: nil, pa_cwd: nil, pa_cwdfd: 0, pa_pgroup: 0)
         let run = { (envp: UnsafePointer<UnsafeMutablePointer<CChar>?>?) in
             attr.pa_envp = envp
             // ETXTBSY is Linux's answer while any process holds the file

@@ -93,7 +93,8 @@ final class Launched {
         let error = "fdrun".withCString { name in
             withUnsafeMutablePointer(to: &pidfd) { pidfdp in
                 var attr = program_attr(pa_name: name, pa_envp: nil, pa_flags: 0,
-                                        pa_closedby: nil, pa_pidfd: pidfdp)
+                                        pa_closedby: nil, pa_pidfd: pidfdp,
+            pa_sigmask: nil, pa_argv: nil, pa_cwd: nil, pa_cwdfd: 0, pa_pgroup: 0)
                 return data.withUnsafeBytes { d in
                     fds.withUnsafeBufferPointer { f in
                         program_spawn_raw(exe, d.baseAddress, d.count, f.baseAddress,

@@ -80,24 +80,55 @@
 #ifndef _FDREMAP_PROGRAM_H_
 #define _FDREMAP_PROGRAM_H_
 
+#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 
 #include <argdata.h>
 
 /*
- * Options of a launch; a NULL attr means all defaults.
+ * Options of a launch; a NULL attr, or one of all zeros, means all
+ * defaults.
  *
  * pa_name	argv[0]; NULL: the file name of execfd (from /proc/self/fd),
- *		or "program" when that is unknown.
+ *		or "program" when that is unknown.  Ignored with pa_argv.
  * pa_envp	the environment, a NULL-terminated array; NULL: empty.
- * pa_flags	0; tests set PROGRAM_TEST_* hooks (fdremap/testing.h).
+ * pa_flags	PROGRAM_SETSID, PROGRAM_SETPGROUP, PROGRAM_CWDFD (below);
+ *		tests add PROGRAM_TEST_* hooks (fdremap/testing.h).
  * pa_closedby	if not NULL, receives how the child closed the descriptors
  *		it does not pass (PROGRAM_CLOSED_*), for tests.
  * pa_pidfd	if not NULL, receives a pidfd of the spawned child, made
  *		with the child (CLONE_PIDFD, so it cannot name another
  *		process), close-on-exec, the caller's to close; -1 where the
  *		kernel has none (before Linux 5.2).  Ignored by exec.
+ * pa_sigmask	the signal mask the program starts with; NULL: the calling
+ *		thread's (a thread of a pool that blocks signals, as
+ *		Dispatch's do, would hand its mask on).
+ * pa_argv	the whole argument vector, argv[0] included, a
+ *		NULL-terminated array, for programs that take strings (the
+ *		data must then be empty: EINVAL otherwise); NULL: argv[0]
+ *		is the name and argv[1..] the data, as described above.
+ *		An empty vector (pa_argv[0] NULL) is EINVAL.
+ * pa_cwd	the working directory's path (relative to the caller's),
+ *		changed to in the child before the descriptor shuffle;
+ *		NULL: the caller's.  Not with PROGRAM_CWDFD (EINVAL).
+ * pa_cwdfd	with PROGRAM_CWDFD, a descriptor of the working directory
+ *		(open, O_PATH will do), a number of the caller's before the
+ *		shuffle: it need not be passed and is not kept.
+ * pa_pgroup	with PROGRAM_SETPGROUP, the process group to join:
+ *		setpgid(0, pa_pgroup), 0 for a new group led by the child.
+ *
+ * Errors of these options are the child's, reported as the others are,
+ * before the new program runs (the child is reaped): from chdir(2) or
+ * fchdir(2) (ENOENT, ENOTDIR, EACCES, EBADF for a closed pa_cwdfd),
+ * setsid(2) (EPERM) and setpgid(2) (EPERM: a group of another session,
+ * ESRCH: no such group).  With PROGRAM_SETSID and PROGRAM_SETPGROUP
+ * both, EINVAL.  program_exec_raw() refuses PROGRAM_SETSID and
+ * PROGRAM_SETPGROUP with EINVAL: they change the whole calling process
+ * and could not be undone after a failed exec (call setsid(2) or
+ * setpgid(2) first); its pa_cwd and pa_cwdfd change only the helper's
+ * working directory (it shares no CLONE_FS), so a failure leaves the
+ * caller's as it was.
  */
 struct program_attr {
 	const char	*pa_name;
@@ -105,7 +136,17 @@ struct program_attr {
 	unsigned int	 pa_flags;
 	int		*pa_closedby;
 	int		*pa_pidfd;
+	const sigset_t	*pa_sigmask;
+	char *const	*pa_argv;
+	const char	*pa_cwd;
+	int		 pa_cwdfd;
+	pid_t		 pa_pgroup;
 };
+
+/* pa_flags. */
+#define	PROGRAM_SETSID		0x0100	/* a new session: setsid(2) */
+#define	PROGRAM_SETPGROUP	0x0200	/* join pa_pgroup: setpgid(2) */
+#define	PROGRAM_CWDFD		0x0400	/* pa_cwdfd is the working directory */
 
 /* How the rest was closed (*pa_closedby). */
 #define	PROGRAM_CLOSED_CLOEXECRANGE	1	/* close_range(CLOSE_RANGE_CLOEXEC) */
@@ -139,9 +180,34 @@ int	program_spawn_raw(int execfd, const void *data, size_t datalen,
 int	program_reap(pid_t pid, int pidfd);
 
 /*
+ * Tell, without reaping it, when a spawned child has exited: fn(arg) is
+ * called once, on the reaper thread of program_reap() (no thread per
+ * child), as soon as the child's pidfd becomes readable: the child has
+ * exited (it is a zombie until someone waits for it, with
+ * program_wait(), which then does not block), or it had already, or
+ * someone else reaped it.  The registration is one-shot and is removed
+ * before fn is called, so once fn runs the reaper no longer refers to
+ * pidfd; until then pidfd must stay open (closing it earlier drops the
+ * registration silently and fn is never called, its memory lost).  fn
+ * runs with every signal blocked and must return promptly: it delays
+ * every other child's reaping and every other watcher.  There is no way
+ * to take a registration back; to stop waiting, end the child
+ * (program_kill()).  Where pidfd is -1 (kernels without pidfds) a small
+ * thread waits for pid with waitid(WEXITED | WNOWAIT) instead.
+ * Returns 0, or with nothing registered: EINVAL (fn is NULL, or neither
+ * a pidfd nor a pid), ENOMEM, EAGAIN (no thread could be started), and
+ * what epoll_ctl(2) says: EBADF (pidfd not open), EPERM (not a pidfd nor
+ * pollable), EEXIST (this pidfd is already watched), ENOSPC (the user's
+ * max_user_watches reached).
+ */
+int	program_watch(pid_t pid, int pidfd, void (*fn)(void *), void *arg);
+
+/*
  * Whether a launch with this data, argv[0] name (NULL: the executable's
  * file name, counted as the longest one, NAME_MAX bytes) and environment
- * (NULL: none) would pass the argument checks above: 0, or E2BIG, as
+ * (NULL: none) would pass the argument checks above (for a plain
+ * argument vector, pass its strings NUL-joined as the data, argv[0]
+ * first, and a name of ""): 0, or E2BIG, as
  * the launch itself would decide on this machine now (RLIMIT_STACK may
  * change).  For callers that must know before a side effect they cannot
  * undo.

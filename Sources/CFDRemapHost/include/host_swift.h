@@ -8,7 +8,9 @@
 #define _HOST_SWIFT_H_
 
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 /* O_PATH, which glibc spells __O_PATH without _GNU_SOURCE. */
 static inline int
@@ -32,6 +34,15 @@ fdr_swift_wstatus(int status, int *value, int *core)
 	*value = WTERMSIG(status);
 	*core = WCOREDUMP(status) ? 1 : 0;
 	return (0);
+}
+
+/* pipe2(fds, O_CLOEXEC), which glibc declares only with _GNU_SOURCE:
+ * both ends close-on-exec from the start.  0, or -1 with errno. */
+static inline int
+fdr_swift_pipe_cloexec(int fds[2])
+{
+
+	return ((int)syscall(SYS_pipe2, fds, O_CLOEXEC));
 }
 
 #endif /* !_HOST_SWIFT_H_ */

@@ -28,29 +28,25 @@ public enum Termination: Hashable, Sendable {
 
 /// A child process started by `Program.spawn`.
 ///
-/// The handle owns the child: ``wait()`` reaps it and tells how it ended.
-/// A handle that goes away without being waited for does not kill its
-/// child: the child runs to its end and is then reaped by a background
-/// thread of this process (C's `program_reap`, one thread sleeping on the
-/// pidfds of such children), so it never stays a zombie.
+/// The handle owns the child: ``wait()`` (blocking) or
+/// ``wait(teardown:)`` (async) reaps it and tells how it ended. To share
+/// it among tasks (a task group, an `async let`), turn it into an
+/// ``Execution`` with ``execution()``. A handle that goes away without
+/// being waited for does not kill its child: the child runs to its end
+/// and is then reaped by a background thread of this process (C's
+/// `program_reap`, one thread sleeping on the pidfds of such children),
+/// so it never stays a zombie.
 public struct ChildProcess: ~Copyable, Sendable {
     /// The child's process ID (a `pid_t`).
-    public let pid: Int32
-    /// Its pidfd (made with it, close-on-exec), or -1.
-    private let pidfd: CInt
+    public var pid: Int32 { state.pid }
+    let state: ProcessState
 
     internal init(pid: Int32, pidfd: CInt) {
-        self.pid = pid
-        self.pidfd = pidfd
+        self.state = ProcessState(pid: pid, pidfd: pidfd)
     }
 
-    deinit {
-        // Errors here (no thread could be started) leave a zombie at
-        // worst; a deinit cannot report them.
-        _ = program_reap(pid, pidfd)
-    }
-
-    /// Waits until the child ends, reaps it and tells how it ended.
+    /// Waits until the child ends, blocking the calling thread, reaps it
+    /// and tells how it ended.
     ///
     /// Waits by the child's pidfd (`waitid` with `P_PIDFD`), so it can
     /// never take the status of another process that got the same pid.
@@ -58,23 +54,47 @@ public struct ChildProcess: ~Copyable, Sendable {
     /// - Throws: `ECHILD` when someone else (a `waitpid(-1)` elsewhere in
     ///   the process) reaped the child first.
     public consuming func wait() throws(Errno) -> Termination {
-        let pid = self.pid, pidfd = self.pidfd
-        discard self
-        defer { if pidfd >= 0 { close(pidfd) } }
-        var status: CInt = 0
-        let error = program_wait(pid, pidfd, &status)
-        guard error == 0 else { throw Errno(rawValue: error) }
-        return Termination(waitStatus: status)
+        try state.waitBlocking()
+    }
+
+    /// Waits, without blocking a thread, until the child ends, reaps it
+    /// and tells how it ended; cancelling the waiting task tears the
+    /// child down by `teardown` first.
+    ///
+    /// ```swift
+    /// let child = try Program.spawn(.name("sleep"), arguments: ["10"])
+    /// let end = try await child.wait(teardown: [
+    ///     .gracefulShutDown(allowedDurationToNextStep: .seconds(2)),
+    /// ])
+    /// ```
+    ///
+    /// See ``Execution/wait(teardown:)``: one epoll thread waits for every
+    /// child; on cancellation each step's signal goes through the pidfd,
+    /// then `SIGKILL`, and the child is reaped before the call returns.
+    ///
+    /// - Parameter teardown: The steps run on cancellation; empty (the
+    ///   default): `SIGKILL` at once.
+    /// - Throws: `ECHILD` when someone else reaped the child; `ENOMEM`,
+    ///   `EAGAIN` or `ENOSPC` when the wait cannot be registered (the
+    ///   child is then reaped in the background when it ends).
+    public consuming func wait(teardown: some Sequence<TeardownStep> & Sendable = [TeardownStep]())
+        async throws(Errno) -> Termination {
+        try await state.wait(teardown: Array(teardown))
+    }
+
+    /// This child as a shareable, `Sendable` handle, for task groups and
+    /// `async let`.
+    public consuming func execution() -> Execution {
+        Execution(state)
     }
 
     /// Sends `signal` to the child, through its pidfd
-    /// (`pidfd_send_signal`), so it never reaches another process that
-    /// got the same pid after the child was reaped.
+    /// (`pidfd_send_signal`, C's `program_kill`), so it never reaches
+    /// another process that got the same pid after the child was reaped.
     ///
     /// - Throws: `ESRCH` when the child has ended and someone else reaped
     ///   it, `EINVAL` for an invalid signal, `EPERM`.
-    public borrowing func send(signal: CInt) throws(Errno) {
-        let error = program_kill(pid, pidfd, signal)
-        guard error == 0 else { throw Errno(rawValue: error) }
+    public borrowing func send(signal: Signal) throws(Errno) {
+        try state.send(signal)
     }
 }

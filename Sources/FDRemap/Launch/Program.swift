@@ -36,7 +36,8 @@ public enum Program {
     public struct Options: Sendable {
         /// `argv[0]`; `nil` gives the executable's file name.
         public var name: String?
-        /// The environment, as `NAME=value` strings; empty by default.
+        /// The environment, as `NAME=value` strings; empty by default. A
+        /// string with a NUL inside is refused (`EINVAL`), never cut.
         public var environment: [String]
 
         /// Options with `name` and `environment`.
@@ -116,7 +117,7 @@ public enum Program {
     public static func checkArguments(argdata: Argdata,
                                       options: Options = Options()) throws(Errno) {
         let bytes = argdata.serialize().bytes
-        let env = CStrings(options.environment)
+        let env = try CStrings(checking: options.environment)
         let error = env.withPointers { envp in
             withOptionalCString(options.name) { name in
                 bytes.withUnsafeBytes { program_args_fit($0.baseAddress, $0.count, name, envp) }
@@ -128,7 +129,7 @@ public enum Program {
     /// Linux's `O_PATH`, from the C headers (Swift's Glibc lacks it).
     package static let openPath: CInt = fdr_swift_o_path()
 
-    private static func openExecutable(_ path: FilePath) throws(Errno) -> CInt {
+    static func openExecutable(_ path: FilePath) throws(Errno) -> CInt {
         let fd = path.withPlatformString { open($0, openPath | O_CLOEXEC) }
         guard fd >= 0 else { throw Errno(rawValue: errno) }
         return fd
@@ -141,20 +142,29 @@ public enum Program {
                                pidfd: UnsafeMutablePointer<CInt>?) throws(Errno) {
         let (bytes, fds) = argdata.serialize()
         let raw = fds.map(\.rawValue)
-        let env = CStrings(options.environment)
+        let env = try CStrings(checking: options.environment)
         let error = env.withPointers { envp in
             withOptionalCString(options.name) { name in
-                var attr = program_attr(pa_name: name, pa_envp: envp, pa_flags: 0,
-                                        pa_closedby: nil, pa_pidfd: pidfd)
-                return bytes.withUnsafeBytes { b in
-                    raw.withUnsafeBufferPointer { f in
-                        if let pid {
-                            return program_spawn_raw(executable.rawValue, b.baseAddress,
-                                                     b.count, f.baseAddress, f.count,
-                                                     &attr, pid)
+                var attr = program_attr()
+                attr.pa_name = name
+                attr.pa_envp = envp
+                attr.pa_pidfd = pidfd
+                // No signal blocked: the calling thread may be one of
+                // Swift's pool, which blocks most signals.
+                var none = sigset_t()
+                sigemptyset(&none)
+                return withUnsafePointer(to: &none) { mask in
+                    attr.pa_sigmask = mask
+                    return bytes.withUnsafeBytes { b in
+                        raw.withUnsafeBufferPointer { f in
+                            if let pid {
+                                return program_spawn_raw(executable.rawValue, b.baseAddress,
+                                                         b.count, f.baseAddress, f.count,
+                                                         &attr, pid)
+                            }
+                            return program_exec_raw(executable.rawValue, b.baseAddress,
+                                                    b.count, f.baseAddress, f.count, &attr)
                         }
-                        return program_exec_raw(executable.rawValue, b.baseAddress,
-                                                b.count, f.baseAddress, f.count, &attr)
                     }
                 }
             }
@@ -180,16 +190,25 @@ private func withOptionalCString<R>(_ string: String?,
 }
 
 /// Strings as one buffer of NUL-terminated C strings and a NULL-ended
-/// array of pointers into it, for `envp`.
-private struct CStrings {
+/// array of pointers into it, for `envp` and `argv`. The strings hold
+/// no NUL (the callers check).
+struct CStrings {
     var buffer: [CChar] = []
     var offsets: [Int] = []
 
-    init(_ strings: [String]) {
+    init(_ strings: [[UInt8]]) {
         for s in strings {
             offsets.append(buffer.count)
-            buffer.append(contentsOf: s.utf8CString)
+            buffer.append(contentsOf: s.map { CChar(bitPattern: $0) })
+            buffer.append(0)
         }
+    }
+
+    /// `NAME=value` strings, refused (`EINVAL`) with a NUL inside.
+    init(checking strings: [String]) throws(Errno) {
+        let bytes = strings.map { Array($0.utf8) }
+        guard !bytes.contains(where: { $0.contains(0) }) else { throw .invalidArgument }
+        self.init(bytes)
     }
 
     func withPointers<R>(_ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {

@@ -8,6 +8,10 @@
  *	reportpath P		write the report to a new file P (for a
  *				probe started with no descriptors at all)
  *	countfds		exit with the number of open descriptors
+ *	hold R MODE		write "ready" to R and wait for signals
+ *				forever: with SIGTERM ignored (MODE
+ *				"ignore"), or caught, writing "term" to R
+ *				and exiting with status 3 (MODE "exit")
  *	sleep MS R		sleep MS milliseconds, then write "slept" to R
  *	datahash R		write "datahash ARGC LEN FNV": argv[1..]
  *				joined with NULs, its length and FNV-1a hash
@@ -56,6 +60,8 @@
  *	fd N CLOEXEC DEV INO ACCMODE PATH	each open descriptor
  *	sigblocked HEX		the blocked signals, bit s-1 for signal s
  *	sigignored HEX		the ignored signals
+ *	cwd PATH		the working directory
+ *	pgid G SID S		the process group and session
  *	end
  */
 #define	_GNU_SOURCE
@@ -212,6 +218,18 @@ noop_handler(int sig __attribute__((unused)))
 {
 }
 
+/* The working directory, process group and session. */
+static void
+report_place(struct out *o)
+{
+	char cwd[PATH_MAX];
+
+	if (getcwd(cwd, sizeof(cwd)) == NULL)
+		(void)strcpy(cwd, "?");
+	out_printf(o, "cwd %s\npgid %d sid %d\n", cwd, (int)getpgrp(),
+	    (int)getsid(0));
+}
+
 /* The whole report of this process. */
 static void
 report(struct out *o, int argc, char **argv)
@@ -225,6 +243,7 @@ report(struct out *o, int argc, char **argv)
 		out_hex(o, "env", i, environ[i]);
 	report_fds(o);
 	report_signals(o);
+	report_place(o);
 	out_printf(o, "end\n");
 }
 
@@ -277,6 +296,32 @@ cmd_sleep(char **param)
 	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
 		;
 	return (write(atoi(param[2]), "slept\n", 6) == 6 ? 0 : 4);
+}
+
+static int	hold_fd = -1;
+
+/* hold's SIGTERM handler in MODE "exit". */
+static void
+hold_term(int sig __attribute__((unused)))
+{
+
+	(void)write(hold_fd, "term\n", 5);
+	_exit(3);
+}
+
+static int
+cmd_hold(char **param)
+{
+	struct sigaction sa;
+
+	hold_fd = atoi(param[1]);
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = strcmp(param[2], "ignore") == 0 ? SIG_IGN : hold_term;
+	(void)sigaction(SIGTERM, &sa, NULL);
+	if (write(hold_fd, "ready\n", 6) != 6)
+		return (4);
+	for (;;)
+		(void)pause();
 }
 
 static int
@@ -657,6 +702,8 @@ main(int argc, char **argv)
 		return (cmd_countfds());
 	if (n >= 3 && strcmp(param[0], "sleep") == 0)
 		return (cmd_sleep(param));
+	if (n >= 3 && strcmp(param[0], "hold") == 0)
+		return (cmd_hold(param));
 	if (n >= 2 && strcmp(param[0], "datahash") == 0)
 		return (cmd_datahash(argc, argv, param));
 	if (n >= 4 && strcmp(param[0], "spawn") == 0)
