@@ -1,7 +1,9 @@
 /*
  * fuzz_kernel.c: a libFuzzer target for exec_copyin_data_fds() and
- * proc_exec() on tables built from the input, checked against the core's
- * invariants after every call: the old table intact on failure (same
+ * proc_exec() (on tables shared with another process, and on tables of
+ * their own, whose exec lends its references) on tables built from the
+ * input (finstall, finstall_fixed, finstall_refed_fixed, dup, close),
+ * checked against the core's invariants after every call: the old table intact on failure (same
  * slots, flags and reference counts), the new table exactly the list on
  * success, every reference count equal to the slots holding it, every
  * file closed and every byte freed at the end.  A violation aborts.
@@ -160,6 +162,50 @@ install_fixed(struct thread *td, uint8_t b, int fd, int *opened)
 	(void)fdrop(fp, td);
 }
 
+/*
+ * n new files installed together at slots fd, fd + step, ...
+ * (falloc_noinstall_n, finstall_refed_fixed), whatever is there: on
+ * refusal the references are still ours and are dropped.
+ */
+static void
+install_batch(struct thread *td, uint8_t b, int fd, int *opened)
+{
+	struct file *fps[4];
+	int nums[4], n = 1 + (b & 3), step = (b >> 2) & 3;
+
+	if (falloc_noinstall_n(td, fps, (size_t)n) != 0)
+		return;
+	*opened += n;
+	for (int i = 0; i < n; i++) {
+		finit(fps[i], accesses[(b + i) & 7], DTYPE_VNODE, NULL,
+		    &fuzzops[(b + i) % 6]);
+		nums[i] = fd + i * step;	/* step 0: refused, not increasing */
+	}
+	if (finstall_refed_fixed(td, fps, nums, (size_t)n) != 0)
+		for (int i = 0; i < n; i++)
+			(void)fdrop(fps[i], td);
+}
+
+/* Every file's count equals the slots of a and b holding it. */
+static void
+check_balanced2(struct filedesc *a, struct filedesc *b)
+{
+	struct filedesc *t[2] = { a, b };
+
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i <= t[k]->fd_lastfile; i++) {
+			struct file *fp = t[k]->fd_ofiles[i].fde_file;
+			unsigned int holders = 0;
+
+			if (fp == NULL)
+				continue;
+			for (int m = 0; m < 2; m++)
+				for (int j = 0; j <= t[m]->fd_lastfile; j++)
+					holders += t[m]->fd_ofiles[j].fde_file == fp;
+			CHECK(file_count(fp) == holders);
+		}
+}
+
 /* Build a table from the input: files, then closes, dups and installs. */
 static void
 build(struct thread *td, struct input *in, int *opened)
@@ -203,7 +249,10 @@ build(struct thread *td, struct input *in, int *opened)
 			(void)kern_dup(td, FDDUP_NORMAL, op & 4, a, 0);
 			break;
 		case 3:
-			install_fixed(td, op, b, opened);
+			if (op & 0x80)
+				install_batch(td, op, b, opened);
+			else
+				install_fixed(td, op, b, opened);
 			break;
 		default:
 			(void)kern_dup(td, FDDUP_FIXED, op & 4, a, b);
@@ -242,9 +291,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (fail != 0)
 		fdr_fail_arm(FDR_FAIL_MALLOC + (fail & 1), fail >> 1);
 	if (mode & 1) {
+		/* mode & 2: a sibling shares the table (references taken);
+		 * otherwise the exec lends the table's own. */
+		struct thread *sib = (mode & 2) ? proc_fork(td, 1) : NULL;
+		struct snapshot old;
+
 		error = proc_exec(td, execfd, in.p, in.left, fds, nfds);
 		fdr_fail_arm(FDR_FAIL_MALLOC + (fail & 1), 0);
 		snap(td->td_proc->p_fd, &after);
+		if (sib != NULL) {
+			snap(sib->td_proc->p_fd, &old);
+			CHECK(old.last == before.last);
+			for (int i = 0; i <= old.last; i++)
+				CHECK(old.files[i] == before.files[i] &&
+				    old.flags[i] == before.flags[i]);
+			CHECK(fdcheck(sib->td_proc->p_fd) == 0);
+			if (error == 0)
+				check_balanced2(td->td_proc->p_fd,
+				    sib->td_proc->p_fd);
+			proc_destroy(sib);
+			snap(td->td_proc->p_fd, &after);
+		}
 		if (error != 0) {
 			CHECK(snap_equal(&before, &after));
 		} else {
