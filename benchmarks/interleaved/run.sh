@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The launch's closest rows interleaved in one process (see
+# launch_interleaved.c): builds it with cc against the C sources and runs
+# k = 0, 100, 1000 and 10000, descending and in random order.
+#
+#   benchmarks/interleaved/run.sh [ROUNDS]      default 101
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+rounds=${1:-101}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+cc -std=c11 -O2 -Iinclude -Ibenchmarks/Sources/CLaunchBench/include \
+    benchmarks/interleaved/launch_interleaved.c \
+    benchmarks/Sources/CLaunchBench/launch_bench.c \
+    Sources/CFDRemapKernel/*.c Sources/CFDRemapHost/*.c Sources/CArgdata/*.c \
+    -lpthread -o "$tmp/launch_interleaved"
+for k in 0 100 1000 10000; do
+	"$tmp/launch_interleaved" "$k" "$rounds"
+	[ "$k" -ge 1000 ] && "$tmp/launch_interleaved" "$k" "$rounds" random
+done
