@@ -166,7 +166,7 @@ host_plan_attr(struct host_plan *hp, const struct program_attr *attr)
 		hp->hp_pgroup = attr->pa_pgroup;
 	if (attr->pa_sigmask != NULL) {
 		hp->hp_setmask = true;
-		hp->hp_execmask = *attr->pa_sigmask;
+		hp->hp_execmask = *(const sigset_t *)attr->pa_sigmask;
 	}
 	return (0);
 }

@@ -80,7 +80,6 @@
 #ifndef _FDREMAP_PROGRAM_H_
 #define _FDREMAP_PROGRAM_H_
 
-#include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -101,7 +100,9 @@
  *		with the child (CLONE_PIDFD, so it cannot name another
  *		process), close-on-exec, the caller's to close; -1 where the
  *		kernel has none (before Linux 5.2).  Ignored by exec.
- * pa_sigmask	the signal mask the program starts with; NULL: the calling
+ * pa_sigmask	the signal mask the program starts with, a const sigset_t *
+ *		(void * so that this header needs no POSIX feature macro:
+ *		a strict C11 <signal.h> has no sigset_t); NULL: the calling
  *		thread's (a thread of a pool that blocks signals, as
  *		Dispatch's do, would hand its mask on).
  * pa_argv	the whole argument vector, argv[0] included, a
@@ -136,7 +137,7 @@ struct program_attr {
 	unsigned int	 pa_flags;
 	int		*pa_closedby;
 	int		*pa_pidfd;
-	const sigset_t	*pa_sigmask;
+	const void	*pa_sigmask;	/* a const sigset_t * */
 	char *const	*pa_argv;
 	const char	*pa_cwd;
 	int		 pa_cwdfd;

@@ -315,7 +315,7 @@ struct LaunchRequest {
                         var none = sigset_t()
                         sigemptyset(&none)
                         return withUnsafePointer(to: &none) { mask in
-                            attr.pa_sigmask = mask
+                            attr.pa_sigmask = UnsafeRawPointer(mask)
                             return data.withUnsafeBytes { b in
                                 fds.withUnsafeBufferPointer { f in
                                     if let pid {

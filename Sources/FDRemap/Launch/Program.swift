@@ -154,7 +154,7 @@ public enum Program {
                 var none = sigset_t()
                 sigemptyset(&none)
                 return withUnsafePointer(to: &none) { mask in
-                    attr.pa_sigmask = mask
+                    attr.pa_sigmask = UnsafeRawPointer(mask)
                     return bytes.withUnsafeBytes { b in
                         raw.withUnsafeBufferPointer { f in
                             if let pid {
