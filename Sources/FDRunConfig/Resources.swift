@@ -59,6 +59,7 @@ enum Resources {
         }
         let role: SocketSpec.Role = bind != nil ? .bind : .connect
         let field = fields[role.rawValue]!
+        let address = try self.address(bind ?? connect!, field.at)
         var kind = SocketSpec.Kind.stream
         if let t = try string(fields, "type", tag: "!socket", at) {
             guard let parsed = SocketSpec.Kind(rawValue: t) else {
@@ -66,14 +67,7 @@ enum Resources {
             }
             kind = parsed
         }
-        let domain = try string(fields, "domain", tag: "!socket", at)
-        let family: CInt = switch domain {
-        case "inet": AF_INET
-        case "inet6": AF_INET6
-        default: AF_UNSPEC
-        }
-        let address = try self.address(bind ?? connect!, kind: kind, family: family, field.at)
-        if let d = domain {
+        if let d = try string(fields, "domain", tag: "!socket", at) {
             let family: String
             switch address {
             case .unix: family = "unix"
@@ -87,13 +81,10 @@ enum Resources {
         return .socket(SocketSpec(role, address, kind: kind))
     }
 
-    /// `/path`, `a.b.c.d:port`, `[v6]:port`, or `host:service` with
-    /// names, resolved as `cloudabi-run` resolved them: getaddrinfo(3)
-    /// for the socket's type (and `domain:`'s family, when given), its
-    /// first IPv4 or IPv6 address.
-    static func address(_ text: String, kind: SocketSpec.Kind = .stream, family: CInt = AF_UNSPEC,
+    /// `/path`, `a.b.c.d:port` or `[v6]:port`, numeric only.
+    static func address(_ text: String,
                         _ at: SourceLocation) throws(ConfigurationError) -> SocketAddress {
-        let bad = ConfigurationError(at, "\(quoted(text)) is not a socket address: /path, HOST:PORT or [IPV6]:PORT")
+        let bad = ConfigurationError(at, "\(quoted(text)) is not a socket address: /path, A.B.C.D:PORT or [IPV6]:PORT")
         if text.hasPrefix("/") {
             guard !text.utf8.contains(0) else { throw bad }
             guard text.utf8.count <= 107 else {
@@ -101,76 +92,20 @@ enum Resources {
             }
             return .unix(text)
         }
-        guard let colon = text.lastIndex(of: ":"), !text.utf8.contains(0) else { throw bad }
+        guard let colon = text.lastIndex(of: ":") else { throw bad }
         var host = text[..<colon]
-        let service = text[text.index(after: colon)...]
-        guard !host.isEmpty, !service.isEmpty else { throw bad }
-        let numericPort = service.utf8.allSatisfy { $0 >= 0x30 && $0 <= 0x39 }
-        if numericPort && UInt16(service) == nil { throw bad }
-        // A service name starts with a letter (services(5)): "-1" is
-        // neither a port nor a name.
-        if !numericPort, let c = service.utf8.first,
-           !((c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)) { throw bad }
+        guard let port = UInt16(text[text.index(after: colon)...]),
+              text[text.index(after: colon)...].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
+        else { throw bad }
         if host.hasPrefix("[") && host.hasSuffix("]") {
             host = host.dropFirst().dropLast()
             var a = in6_addr()
             guard inet_pton(AF_INET6, String(host), &a) == 1 else { throw bad }
-            guard let port = numericPort ? UInt16(service) : try resolvePort(text, service, kind, at)
-            else { throw bad }
             return .inet6(withUnsafeBytes(of: a) { Array($0) }, port: port)
         }
-        // A colon left in the host is an IPv6 address without brackets.
-        guard !host.contains(":") else { throw bad }
         var a = in_addr()
-        if numericPort, inet_pton(AF_INET, String(host), &a) == 1 {
-            return .inet(withUnsafeBytes(of: a) { Array($0) }, port: UInt16(service)!)
-        }
-        return try resolve(text, String(host), String(service), kind, family, at)
-    }
-
-    /// getaddrinfo(3)'s hints for a socket of this type and family.
-    private static func hints(_ kind: SocketSpec.Kind, _ family: CInt) -> addrinfo {
-        var hints = addrinfo()
-        hints.ai_family = family
-        hints.ai_socktype = Int32(kind == .dgram ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue)
-        return hints
-    }
-
-    /// The first IPv4 or IPv6 address of `host` and `service`.
-    private static func resolve(_ text: String, _ host: String, _ service: String,
-                                _ kind: SocketSpec.Kind, _ family: CInt,
-                                _ at: SourceLocation) throws(ConfigurationError) -> SocketAddress {
-        var hints = hints(kind, family)
-        var list: UnsafeMutablePointer<addrinfo>?
-        let rc = getaddrinfo(host, service, &hints, &list)
-        guard rc == 0, let list else {
-            throw ConfigurationError(at, "cannot resolve \(quoted(text)): \(String(cString: gai_strerror(rc)))")
-        }
-        defer { freeaddrinfo(list) }
-        var next: UnsafeMutablePointer<addrinfo>? = list
-        while let ai = next {
-            next = ai.pointee.ai_next
-            guard let sa = ai.pointee.ai_addr else { continue }
-            if ai.pointee.ai_family == AF_INET {
-                let sin = UnsafeRawPointer(sa).loadUnaligned(as: sockaddr_in.self)
-                return .inet(withUnsafeBytes(of: sin.sin_addr) { Array($0) },
-                             port: UInt16(bigEndian: sin.sin_port))
-            }
-            if ai.pointee.ai_family == AF_INET6 {
-                let sin6 = UnsafeRawPointer(sa).loadUnaligned(as: sockaddr_in6.self)
-                return .inet6(withUnsafeBytes(of: sin6.sin6_addr) { Array($0) },
-                              port: UInt16(bigEndian: sin6.sin6_port))
-            }
-        }
-        throw ConfigurationError(at, "cannot resolve \(quoted(text)): no IPv4 or IPv6 address")
-    }
-
-    /// A service name's port (for a numeric IPv6 host).
-    private static func resolvePort(_ text: String, _ service: Substring, _ kind: SocketSpec.Kind,
-                                    _ at: SourceLocation) throws(ConfigurationError) -> UInt16? {
-        guard case .inet6(_, let port) = try resolve(text, "::1", String(service), kind, AF_INET6, at)
-        else { return nil }
-        return port
+        guard inet_pton(AF_INET, String(host), &a) == 1 else { throw bad }
+        return .inet(withUnsafeBytes(of: a) { Array($0) }, port: port)
     }
 
     private static func onlyKeys(_ fields: Fields, _ known: [String],
