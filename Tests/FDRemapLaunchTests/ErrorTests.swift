@@ -279,7 +279,14 @@ extension Opened {
             let o = Opened()
             let a = o.memfd(), b = o.memfd(), m = o.memfd()
             let probe = o.open(Probe.path)
-            let limit = tableSnapshot().keys.max()! + 16
+            // No force unwraps here: this body once ended in SIGILL in
+            // CI (a trap, not reproduced); a broken assumption now says
+            // which one it was.
+            guard let highest = tableSnapshot().keys.max() else {
+                Issue.record("/proc/self/fd listed nothing")
+                return
+            }
+            let limit = highest + 16
             setSoftLimit(RLIMIT_NOFILE, rlim_t(limit))
             let top = o.dup(m, atLeast: limit - 1)
             #expect(top == limit - 1)
@@ -296,8 +303,12 @@ extension Opened {
             while case let f = Glibc.open("/dev/null", O_RDONLY | O_CLOEXEC), f >= 0 {
                 fillers.append(filler.adopt(f))
             }
-            filler.close(fillers.first { $0 >= Int32(fds.count) }!)
-            let k = fds.firstIndex(of: top)!
+            guard let spare = fillers.first(where: { $0 >= Int32(fds.count) }),
+                  let k = fds.firstIndex(of: top) else {
+                Issue.record("no free number at or above \(fds.count) below \(limit): \(tableSnapshot().keys.sorted())")
+                return
+            }
+            filler.close(spare)
             let s = spawnRaw(probe, data(["report", "\(k)"]), fds)
             #expect(s.error == 0)
             guard s.error == 0 else { return }
