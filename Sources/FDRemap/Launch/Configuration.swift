@@ -282,6 +282,19 @@ struct LaunchRequest {
         }
     }
 
+    /// The argdata form of `Program.spawn(_:argdata:options:)`: the tree
+    /// and its descriptors, the name, and `NAME=value` strings taken as
+    /// they are (only a NUL is refused, as `Options` promises).
+    init(_ executable: FileDescriptor, _ argdata: Argdata,
+         _ options: Program.Options) throws(Errno) {
+        execfd = executable.rawValue
+        let (bytes, list) = argdata.serialize()
+        data = bytes
+        fds = list.map(\.rawValue)
+        if let n = options.name { name = try checked(n) }
+        env = try options.environment.map { s throws(Errno) in try checked(s) }
+    }
+
     /// Spawn (`pid` given) or exec; closes what it opened either way.
     func run(pid: UnsafeMutablePointer<pid_t>?,
              pidfd: UnsafeMutablePointer<CInt>?) throws(Errno) {

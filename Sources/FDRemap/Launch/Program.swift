@@ -135,41 +135,12 @@ public enum Program {
         return fd
     }
 
-    /// The one crossing into C: serialise the tree, then spawn (`pid`
-    /// given) or exec.
+    /// Serialise the tree, then spawn (`pid` given) or exec: the
+    /// configuration form's one crossing into C.
     private static func launch(_ executable: FileDescriptor, _ argdata: Argdata,
                                _ options: Options, pid: UnsafeMutablePointer<pid_t>?,
                                pidfd: UnsafeMutablePointer<CInt>?) throws(Errno) {
-        let (bytes, fds) = argdata.serialize()
-        let raw = fds.map(\.rawValue)
-        let env = try CStrings(checking: options.environment)
-        let error = env.withPointers { envp in
-            withOptionalCString(options.name) { name in
-                var attr = program_attr()
-                attr.pa_name = name
-                attr.pa_envp = envp
-                attr.pa_pidfd = pidfd
-                // No signal blocked: the calling thread may be one of
-                // Swift's pool, which blocks most signals.
-                var none = sigset_t()
-                sigemptyset(&none)
-                return withUnsafePointer(to: &none) { mask in
-                    attr.pa_sigmask = UnsafeRawPointer(mask)
-                    return bytes.withUnsafeBytes { b in
-                        raw.withUnsafeBufferPointer { f in
-                            if let pid {
-                                return program_spawn_raw(executable.rawValue, b.baseAddress,
-                                                         b.count, f.baseAddress, f.count,
-                                                         &attr, pid)
-                            }
-                            return program_exec_raw(executable.rawValue, b.baseAddress,
-                                                    b.count, f.baseAddress, f.count, &attr)
-                        }
-                    }
-                }
-            }
-        }
-        guard error == 0 else { throw Errno(rawValue: error) }
+        try LaunchRequest(executable, argdata, options).run(pid: pid, pidfd: pidfd)
     }
 }
 
