@@ -15,6 +15,7 @@
  */
 #define	_GNU_SOURCE
 #include <sys/mman.h>
+#include <linux/futex.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -46,6 +47,8 @@ extern int	__clone(int (*)(void *), void *, int, void *, ...);
 #endif
 
 #define	HOST_STACK_SIZE	(64 * 1024)	/* the child's stack */
+#define	HOST_AWAIT_NS	50000000L	/* an early child's check, 50 ms */
+#define	HOST_KCMP_VM	1		/* kcmp(2): the same memory? */
 #define	HOST_STACK_GUARD 4096		/* and a PROT_NONE page below it */
 
 /*
@@ -356,6 +359,55 @@ host_child_place(const struct host_plan *hp)
 }
 
 /*
+ * Whether the caller's process still runs in this child's memory.  Not
+ * when it has exited (this child then has another parent) or when
+ * another of its threads has exec'd (its memory is then a new one,
+ * which kcmp(2) tells; without kcmp only the first is seen).
+ */
+HOST_CHILD static bool
+host_child_callerthere(const struct host_plan *hp)
+{
+	long r;
+
+	if (host_sys(SYS_getppid, 0, 0, 0, 0, 0) != hp->hp_ppid)
+		return (false);
+	r = host_sys(SYS_kcmp, host_sys(SYS_getpid, 0, 0, 0, 0, 0),
+	    hp->hp_ppid, HOST_KCMP_VM, 0, 0);
+	return (r == 0 || r == -ENOSYS || r == -EPERM);
+}
+
+/*
+ * An early child, its descriptors ready: wait until the caller has heard
+ * the model (hp_go), then take back the caller's CPU affinity and return
+ * 0 to exec, or ECANCELED to exit.  The calling thread cannot be
+ * interrupted on its way (its signals are blocked, its cancellation
+ * disabled), but its whole process can end or exec meanwhile, and then
+ * nobody would ever tell this child: so every HOST_AWAIT_NS it checks,
+ * and exits with ECANCELED rather than wait forever.
+ */
+HOST_CHILD static int
+host_child_await(struct host_plan *hp)
+{
+	struct timespec ts = { 0, HOST_AWAIT_NS };
+	long r;
+	int go;
+
+	while ((go = __atomic_load_n(&hp->hp_go, __ATOMIC_ACQUIRE)) ==
+	    HOST_GO_WAIT) {
+		r = host_sys(SYS_futex, (long)&hp->hp_go, FUTEX_WAIT_PRIVATE,
+		    HOST_GO_WAIT, (long)&ts, 0);
+		if (r == -ETIMEDOUT && !host_child_callerthere(hp))
+			return (ECANCELED);
+	}
+	if (go != HOST_GO_EXEC)
+		return (ECANCELED);
+	if (hp->hp_migrated && (r = host_sys(SYS_sched_setaffinity, 0,
+	    sizeof(hp->hp_cpus), (long)&hp->hp_cpus, 0, 0)) < 0)
+		return ((int)-r);
+	return (0);
+}
+
+/*
  * The child: only returns by exiting (SYS_exit ends this thread only,
  * which for the exec form matters), after storing its error.
  */
@@ -375,6 +427,10 @@ host_child(void *arg)
 		error = host_child_shuffle(hp, &execfd);
 	if (error == 0) {
 		host_child_closerest(hp, hp->hp_execpassed ? -1 : execfd);
+		if (hp->hp_early)
+			error = host_child_await(hp);
+	}
+	if (error == 0) {
 		error = host_child_exec(hp, execfd);
 		memset(&all, 0xff, sizeof(all));
 		host_sigmask(SIG_BLOCK, &all, NULL);
@@ -442,20 +498,22 @@ struct host_clone_args {
 /*
  * A spawn child through clone3(2) with CLONE_CLEAR_SIGHAND, so that the
  * kernel resets its caught signals to SIG_DFL (ignored ones stay) and
- * the child need not read all 64 dispositions itself.  The child starts
+ * the child need not read all 64 dispositions itself; flags adds
+ * CLONE_VFORK, or CLONE_CHILD_CLEARTID with ctidp (the word the kernel
+ * zeroes and wakes when the child execs or exits).  The child starts
  * on its stack at the instruction after the system call, with the
  * parent's registers: fn and arg ride in r12 and r13 (kept across the
  * call), and the child calls fn(arg) and exits with its result.  The
  * child's pid, or -errno (ENOSYS before Linux 5.3, EINVAL before 5.5).
  */
 static long
-host_clone3_spawn(char *stack, size_t size, int *pidfdp,
-    int (*fn)(void *), void *arg)
+host_clone3_spawn(char *stack, size_t size, uint64_t flags, int *pidfdp,
+    int *ctidp, int (*fn)(void *), void *arg)
 {
 	struct host_clone_args ca = {
-		.ca_flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD |
-		    CLONE_CLEAR_SIGHAND,
+		.ca_flags = CLONE_VM | CLONE_PIDFD | CLONE_CLEAR_SIGHAND | flags,
 		.ca_pidfd = (uint64_t)(uintptr_t)pidfdp,
+		.ca_child_tid = (uint64_t)(uintptr_t)ctidp,
 		.ca_exit_signal = SIGCHLD,
 		.ca_stack = (uint64_t)(uintptr_t)stack,
 		.ca_stack_size = size,
@@ -542,8 +600,8 @@ host_start(struct host_plan *hp, pid_t *pidp)
 		long r;
 
 		hp->hp_sighandcleared = true;
-		r = host_clone3_spawn(stack, size, &hp->hp_pidfd, host_child,
-		    hp);
+		r = host_clone3_spawn(stack, size, CLONE_VFORK, &hp->hp_pidfd,
+		    NULL, host_child, hp);
 		if (r >= 0)
 			pid = (pid_t)r;
 		else
@@ -575,3 +633,141 @@ host_start(struct host_plan *hp, pid_t *pidp)
 		*pidp = pid;
 	return (error);
 }
+
+#ifdef HOST_HAVE_CLONE3
+/* clone3 or CLONE_CLEAR_SIGHAND missing: no early child from now on. */
+static int	host_early_broken;
+
+/*
+ * Move the early child to a CPU the caller may use but is not on, so
+ * that the two really run at once: the scheduler leaves a new task on
+ * its parent's CPU, where it would wait for the caller to sleep.  The
+ * child takes the caller's whole affinity back before it execs.
+ */
+static void
+host_early_migrate(struct host_plan *hp)
+{
+	cpu_set_t others = hp->hp_cpus;
+	int cpu = sched_getcpu();
+
+	hp->hp_migrated = false;
+	if (cpu < 0 || cpu >= CPU_SETSIZE)
+		return;
+	CPU_CLR(cpu, &others);
+	if (CPU_COUNT(&others) > 0 &&
+	    sched_setaffinity(hp->hp_pid, sizeof(others), &others) == 0)
+		hp->hp_migrated = true;
+}
+
+/*
+ * Start hp's child early: beside the caller (no CLONE_VFORK), on another
+ * CPU, so that it shuffles and closes while the caller runs the model;
+ * it then waits for host_finish_early().  Every signal of the calling
+ * thread stays blocked until then, so that no handler can leave the
+ * child waiting (and it gives up by itself if the calling thread
+ * vanishes).  ENOSYS, with nothing started, when the calling thread
+ * may run on one CPU only (the two could not overlap) or the kernel
+ * lacks clone3; else 0 with hp_pid set, or the errno of the start (the
+ * caller then launches the ordinary way, which reports clone's own
+ * error).  The caller's errno is kept.
+ */
+int
+host_start_early(struct host_plan *hp)
+{
+	const size_t size = HOST_STACK_SIZE + HOST_STACK_GUARD;
+	sigset_t all;
+	int saved_errno = errno;
+	long r;
+
+	if (__atomic_load_n(&host_early_broken, __ATOMIC_RELAXED) ||
+	    sched_getaffinity(0, sizeof(hp->hp_cpus), &hp->hp_cpus) != 0 ||
+	    CPU_COUNT(&hp->hp_cpus) < 2) {
+		errno = saved_errno;
+		return (ENOSYS);
+	}
+	hp->hp_ppid = getpid();
+	hp->hp_stack = host_stack_get();
+	if (hp->hp_stack == NULL) {
+		errno = saved_errno;
+		return (ENOMEM);
+	}
+	hp->hp_early = true;
+	hp->hp_error = 0;
+	hp->hp_pidfd = -1;
+	hp->hp_go = HOST_GO_WAIT;
+	hp->hp_ctid = -1;
+	hp->hp_sighandcleared = true;
+	memset(&all, 0xff, sizeof(all));
+	host_sigmask(SIG_BLOCK, &all, &hp->hp_oldmask);
+	if (!hp->hp_setmask)
+		hp->hp_execmask = hp->hp_oldmask;
+	r = host_clone3_spawn(hp->hp_stack, size, CLONE_CHILD_CLEARTID,
+	    &hp->hp_pidfd, &hp->hp_ctid, host_child, hp);
+	if (r < 0) {
+		if (r == -ENOSYS || r == -EINVAL)
+			__atomic_store_n(&host_early_broken, 1,
+			    __ATOMIC_RELAXED);
+		host_sigmask(SIG_SETMASK, &hp->hp_oldmask, NULL);
+		host_stack_put(hp->hp_stack);
+		hp->hp_stack = NULL;
+		hp->hp_early = false;
+		errno = saved_errno;
+		return ((int)-r);
+	}
+	hp->hp_pid = (pid_t)r;
+	host_early_migrate(hp);
+	errno = saved_errno;
+	return (0);
+}
+
+/*
+ * Tell the early child what the model decided (HOST_GO_EXEC or
+ * HOST_GO_ABORT) and wait until it has exec'd or exited (the kernel
+ * zeroes hp_ctid at either, and wakes it as a shared futex).  A child
+ * that failed, or was told to stop, is reaped by its pidfd; hp_pidfd is
+ * kept only for a started child that hp_wantpidfd.  Then the caller's
+ * mask is back.  Returns the child's error for HOST_GO_EXEC, else 0;
+ * the caller's errno is kept.
+ */
+int
+host_finish_early(struct host_plan *hp, int go)
+{
+	int t, error = 0, saved_errno = errno;
+
+	__atomic_store_n(&hp->hp_go, go, __ATOMIC_RELEASE);
+	(void)host_sys(SYS_futex, (long)&hp->hp_go, FUTEX_WAKE_PRIVATE, 1,
+	    0, 0);
+	while ((t = __atomic_load_n(&hp->hp_ctid, __ATOMIC_ACQUIRE)) != 0)
+		(void)host_sys(SYS_futex, (long)&hp->hp_ctid, FUTEX_WAIT, t,
+		    0, 0);
+	if (go == HOST_GO_EXEC)
+		error = __atomic_load_n(&hp->hp_error, __ATOMIC_ACQUIRE);
+	host_sigmask(SIG_SETMASK, &hp->hp_oldmask, NULL);
+	if (error != 0 || go != HOST_GO_EXEC) {
+		(void)program_wait(hp->hp_pid, hp->hp_pidfd, NULL);
+		host_closepidfd(hp);
+	} else if (!hp->hp_wantpidfd)
+		host_closepidfd(hp);
+	host_stack_put(hp->hp_stack);
+	hp->hp_stack = NULL;
+	hp->hp_early = false;
+	errno = saved_errno;
+	return (error);
+}
+#else
+/* Without clone3: never early. */
+int
+host_start_early(struct host_plan *hp __attribute__((unused)))
+{
+
+	return (ENOSYS);
+}
+
+int
+host_finish_early(struct host_plan *hp __attribute__((unused)),
+    int go __attribute__((unused)))
+{
+
+	return (ENOSYS);
+}
+#endif

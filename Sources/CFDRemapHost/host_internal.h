@@ -17,6 +17,7 @@
 #define _HOST_INTERNAL_H_
 
 #include <sys/syscall.h>
+#include <sched.h>
 
 #include <errno.h>
 #include <signal.h>
@@ -99,6 +100,9 @@ struct host_launch {
 	bool		 hl_spawn;	/* spawn a child, or exec */
 	bool		 hl_fdsfault;	/* fds could not be read to mirror */
 	pid_t		 hl_pid;	/* the child, after a spawn */
+	struct host_plan *hl_early;	/* a child started before the model */
+	const int	*hl_kfds;	/* its list, as the child read it */
+	bool		 hl_released;	/* the activator let it go on */
 };
 
 /* The payload of every mirror file: the real descriptor it stands for. */
@@ -141,7 +145,11 @@ struct host_step {
  * Everything the child needs, allocated by the caller before the child
  * starts, and the two words the child writes back (hp_error and
  * hp_closedby: the only memory it writes outside its own stack, besides
- * the suspended caller's errno, which the caller restores).
+ * the suspended caller's errno, which the caller restores).  An early
+ * child (hp_early) runs beside the caller while the model decides: the
+ * caller then fills hp_argv, hp_envp and hp_name and publishes them with
+ * hp_go (release), and the child reads them only after it has seen
+ * HOST_GO_EXEC (acquire).
  */
 struct host_plan {
 	struct host_step *hp_steps;
@@ -168,7 +176,20 @@ struct host_plan {
 	bool		 hp_setsid;	/* setsid() first */
 	pid_t		 hp_pgroup;	/* setpgid(0, hp_pgroup) first, or -1 */
 	bool		 hp_ownargv;	/* hp_argv is ours (not pa_argv) */
+	bool		 hp_early;	/* started before the model decided */
+	int		 hp_go;		/* HOST_GO_*: written by the caller */
+	int		 hp_ctid;	/* CLONE_CHILD_CLEARTID: 0 once gone */
+	pid_t		 hp_pid;	/* the early child */
+	char		*hp_stack;	/* and its stack */
+	pid_t		 hp_ppid;	/* the caller's process, watched */
+	bool		 hp_migrated;	/* moved off the caller's CPU, */
+	cpu_set_t	 hp_cpus;	/* from the caller's affinity */
 };
+
+/* hp_go: what an early child does after its shuffle. */
+#define	HOST_GO_WAIT	0	/* wait: the model has not decided */
+#define	HOST_GO_EXEC	1	/* the model accepted: execveat() */
+#define	HOST_GO_ABORT	2	/* it refused: exit */
 
 /* host_plan.c */
 int	host_plan_args(struct host_plan *hp, const struct image_args *args,
@@ -191,5 +212,7 @@ void	host_sigtrap_disarm(void) FDR_SYM(host_sigtrap_disarm);
 
 /* host_child.c */
 int	host_start(struct host_plan *hp, pid_t *pidp) FDR_SYM(host_start);
+int	host_start_early(struct host_plan *hp) FDR_SYM(host_start_early);
+int	host_finish_early(struct host_plan *hp, int go) FDR_SYM(host_finish_early);
 
 #endif /* !_HOST_INTERNAL_H_ */

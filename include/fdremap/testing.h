@@ -46,4 +46,11 @@ int64_t	fdr_mem_inuse_thread(void);
 #define	PROGRAM_TEST_NOCLOSERANGE	0x02	/* close_range(2): ENOSYS */
 #define	PROGRAM_TEST_NOPROCFS		0x04	/* /proc/self/fd: ENOENT */
 
+/*
+ * Test hook: start a spawn's child only after the model has decided, as
+ * an exec, an unreadable list or a kernel without clone3 do, instead of
+ * beside it.
+ */
+#define	PROGRAM_TEST_SERIAL		0x08
+
 #endif /* !_FDREMAP_TESTING_H_ */

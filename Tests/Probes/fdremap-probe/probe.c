@@ -42,6 +42,13 @@
  *				LOST": handler calls on the calling thread
  *				and on any other, WRONG execs not ENOEXEC,
  *				LOST sends never handled within 10 s
+ *	execrace R N ROUNDS	as a child subreaper, ROUNDS times: fork a
+ *				process whose second thread spawns /bin/true
+ *				with N descriptors over and over while its
+ *				first execs "sleep 5" 0-3 ms into that;
+ *				500 ms later report "execrace CHILDREN
+ *				STUCK": the children it has then, and those
+ *				of them still running (killed then)
  *
  * Started without a command (no $FDREMAP_PROBE, argv[1] not a command
  * word), it reads its argdata with program_getargdata(): a map whose
@@ -65,6 +72,8 @@
  *	end
  */
 #define	_GNU_SOURCE
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <dirent.h>
@@ -669,6 +678,133 @@ cmd_argdata(int argc, char **argv)
 	return (0);
 }
 
+/* execrace: the launching thread, until the process execs. */
+static int race_n, race_started;
+
+static void *
+race_launcher(void *arg __attribute__((unused)))
+{
+	static int fds[65536];
+	int exe = open("/bin/true", O_RDONLY | O_CLOEXEC), i, base, status;
+	pid_t pid;
+
+	base = fcntl(0, F_DUPFD_CLOEXEC, race_n + 16);
+	for (i = 0; i < race_n; i++) {
+		fds[i] = fcntl(base, F_DUPFD_CLOEXEC, race_n + 16);
+		if (fds[i] == -1)
+			_exit(3);
+	}
+	for (;;) {
+		__atomic_store_n(&race_started, 1, __ATOMIC_RELEASE);
+		if (program_spawn_raw(exe, NULL, 0, fds, (size_t)race_n, NULL,
+		    &pid) == 0)
+			(void)waitpid(pid, &status, 0);
+	}
+	return (NULL);
+}
+
+/*
+ * The children of process pid (one-threaded) into pids (at most max):
+ * how many.
+ */
+static int
+race_children(pid_t pid, pid_t *pids, int max)
+{
+	char path[64], buf[8192], *p, *end;
+	ssize_t len;
+	int fd, n = 0;
+	long c;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/task/%d/children",
+	    (int)pid, (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (0);
+	len = read(fd, buf, sizeof(buf) - 1);
+	(void)close(fd);
+	buf[len > 0 ? len : 0] = '\0';
+	for (p = buf; n < max && (c = strtol(p, &end, 10)) > 0; p = end)
+		pids[n++] = (pid_t)c;
+	return (n);
+}
+
+/* Whether process pid is a zombie (or gone). */
+static int
+race_dead(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	ssize_t len;
+	int fd;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return (1);
+	len = read(fd, buf, sizeof(buf) - 1);
+	(void)close(fd);
+	buf[len > 0 ? len : 0] = '\0';
+	p = strrchr(buf, ')');
+	return (p == NULL || p[1] == '\0' || p[2] == 'Z');
+}
+
+/*
+ * One round: a process whose second thread launches while its first
+ * execs a program that lives on (sleep 5) 0-3 ms into that; 500 ms
+ * later its children should all have ended (the launches exec'd
+ * /bin/true, which has exited; an early child told nothing gives up).
+ * Counts them and those still running, then kills it and reaps them.
+ */
+static void
+race_round(int delay_us, int *orphans, int *stuck)
+{
+	pid_t racer, pids[256];
+	pthread_t t;
+	int status, n, i;
+
+	racer = fork();
+	if (racer == 0) {
+		if (pthread_create(&t, NULL, race_launcher, NULL) != 0)
+			_exit(3);
+		while (!__atomic_load_n(&race_started, __ATOMIC_ACQUIRE))
+			(void)usleep(100);
+		(void)usleep((useconds_t)delay_us);
+		execl("/bin/sleep", "sleep", "5", (char *)NULL);
+		_exit(4);
+	}
+	(void)usleep(500000);
+	n = race_children(racer, pids, 256);
+	*orphans += n;
+	for (i = 0; i < n; i++)
+		if (!race_dead(pids[i])) {
+			(*stuck)++;
+			(void)kill(pids[i], SIGKILL);
+		}
+	(void)kill(racer, SIGKILL);
+	while (waitpid(-1, &status, 0) > 0)
+		;
+}
+
+static int
+cmd_execrace(char **param)
+{
+	struct out o = { 0 };
+	struct rlimit rl;
+	int report = atoi(param[1]), rounds = atoi(param[3]);
+	int orphans = 0, stuck = 0, r;
+
+	race_n = atoi(param[2]);
+	if (race_n < 1 || race_n > 65536)
+		return (2);
+	(void)getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = rl.rlim_max;
+	(void)setrlimit(RLIMIT_NOFILE, &rl);
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+		return (2);
+	for (r = 0; r < rounds; r++)
+		race_round((r * 7919) % 3000, &orphans, &stuck);
+	out_printf(&o, "execrace %d %d\n", orphans, stuck);
+	out_flush(&o, report);
+	return (stuck == 0 ? 0 : 1);
+}
+
 /* The command: $FDREMAP_PROBE split at spaces, or argv[1..]. */
 static char **
 command(int argc, char **argv)
@@ -714,6 +850,8 @@ main(int argc, char **argv)
 		return (cmd_execfail(param));
 	if (n >= 5 && strcmp(param[0], "sigexec") == 0)
 		return (cmd_sigexec(param));
+	if (n >= 4 && strcmp(param[0], "execrace") == 0)
+		return (cmd_execrace(param));
 	if (getenv("FDREMAP_PROBE") == NULL)
 		return (cmd_argdata(argc, argv));
 	fprintf(stderr, "fdremap-probe: unknown command\n");
