@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # The README's examples, compiled as a reader would use them: every
 # ```swift block as a program's main.swift, type-checked against the
-# modules `swift build` made, and every ```c block that has a main()
-# built against the C libraries and run.  Needs a `swift build` first
-# (CI runs it after `swift test`).
+# modules `swift build` made (a block that starts with
+# `// swift-tools-version` is a manifest, loaded with `swift package
+# dump-package` beside a link to this repository), and every ```c block
+# built as a program against the C libraries and run.  Needs a `swift
+# build` first (CI runs it after `swift test`).
 #
 #   Tests/Readme/check.sh [--help]
 set -euo pipefail
 if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
-	sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
 	exit 0
 fi
 cd "$(dirname "$0")/../.."
@@ -27,8 +29,19 @@ awk -v dir="$tmp" '
 swift_count=0
 for f in "$tmp"/swift-*; do
 	[ -e "$f" ] || continue
-	# Package.swift fragments are not programs.
-	grep -q '^// Package.swift' "$f" && continue
+	if head -1 "$f" | grep -q '^// swift-tools-version'; then
+		mkdir -p "$f.pkg/MyTool"
+		ln -s "$PWD" "$f.pkg/FDRemap"
+		cp "$f" "$f.pkg/MyTool/Package.swift"
+		if ! swift package --package-path "$f.pkg/MyTool" dump-package \
+		    >/dev/null 2>"$f.log"; then
+			echo "README: a manifest example does not load:"
+			cat "$f" "$f.log"
+			exit 1
+		fi
+		swift_count=$((swift_count + 1))
+		continue
+	fi
 	mkdir -p "$f.d"
 	cp "$f" "$f.d/main.swift"
 	if ! swiftc -typecheck -I "$bin/Modules" \
@@ -48,12 +61,16 @@ done
 c_count=0
 for f in "$tmp"/c-*; do
 	[ -e "$f" ] || continue
-	grep -q '^main(' "$f" || continue
+	if ! grep -q '^main(' "$f"; then
+		echo "README: a C example is not a program (no main):"
+		cat "$f"
+		exit 1
+	fi
 	cp "$f" "$f.c"
-	cc -std=c11 -Wall -Wextra -Werror -Iinclude "$f.c" \
+	cc -std=c11 -pedantic -Wall -Wextra -Werror -Iinclude "$f.c" \
 	    Sources/CFDRemapHost/*.c Sources/CArgdata/*.c \
 	    Sources/CFDRemapKernel/*.c -lpthread -o "$f.out"
 	"$f.out" >/dev/null
 	c_count=$((c_count + 1))
 done
-echo "README: Swift examples type-checked: $swift_count; C programs built and run: $c_count"
+echo "README: Swift examples type-checked (manifests loaded): $swift_count; C programs built and run: $c_count"

@@ -58,7 +58,17 @@
  * CLONE_CLEAR_SIGHAND, where Linux 5.5 and x86-64 allow, else by the
  * child itself), it restores the caller's mask right before
  * execveat(), allocates nothing, and reports errors through memory
- * shared with the caller.  program_exec_raw() runs the same
+ * shared with the caller.  A spawn of 2,048 descriptors or more (within
+ * RLIMIT_NOFILE, on a thread that may run on two CPUs or more, with
+ * clone3) starts its child first, without CLONE_VFORK, on another of the
+ * calling thread's CPUs: it shuffles while the caller runs the model,
+ * then waits for the verdict, takes back the calling thread's CPU
+ * affinity and execs, or exits when the model refused (the caller then
+ * reaps it before returning the model's error; such a launch so sends
+ * the caller a SIGCHLD, as a failed posix_spawn(3) does).  The calling
+ * thread keeps every signal blocked and cancellation disabled until the
+ * child has exec'd or exited; should its process exit or exec meanwhile,
+ * the child notices within 50 ms and exits.  program_exec_raw() runs the same
  * sequence in a thread of the calling process with a private copy of the
  * descriptor table (clone(CLONE_THREAD | CLONE_VFORK) without
  * CLONE_FILES): a successful execveat() from it replaces the whole
