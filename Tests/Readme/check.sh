@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The README's examples, compiled as a reader would use them: every
+# The README's examples (and the DocC articles' Swift ones), compiled
+# as a reader would use them: every
 # ```swift block as a program's main.swift, type-checked against the
 # modules `swift build` made (a block that starts with
 # `// swift-tools-version` is a manifest, loaded with `swift package
@@ -25,6 +26,26 @@ awk -v dir="$tmp" '
 	/^```/ { lang = ""; next }
 	lang != "" { print > (dir "/" lang "-" n) }
 ' README.md
+# And the DocC articles' ```swift blocks, as programs too; a block
+# without an import continues its article's example and gets
+# `import FDRemap` and `import SystemPackage`.
+for md in Sources/FDRemap/FDRemap.docc/*.md; do
+	awk -v dir="$tmp" -v base="$(basename "$md" .md)" '
+		/^```swift$/ { lang = "swift"; n++; next }
+		/^```/ { lang = ""; next }
+		lang != "" { print > (dir "/docc-" base "-" n) }
+	' "$md"
+done
+for f in "$tmp"/docc-*; do
+	[ -e "$f" ] || continue
+	if grep -q '^import ' "$f"; then
+		mv "$f" "$tmp/swift-$(basename "$f")"
+	else
+		{ printf 'import FDRemap\nimport SystemPackage\n'; cat "$f"; } \
+		    >"$tmp/swift-$(basename "$f")"
+		rm "$f"
+	fi
+done
 
 swift_count=0
 for f in "$tmp"/swift-*; do
@@ -43,14 +64,21 @@ for f in "$tmp"/swift-*; do
 		continue
 	fi
 	mkdir -p "$f.d"
-	cp "$f" "$f.d/main.swift"
-	if ! swiftc -typecheck -I "$bin/Modules" \
+	# A block with @main is a library file; any other, a main.swift.
+	src="$f.d/main.swift"
+	mode=
+	if grep -q '^@main' "$f"; then
+		src="$f.d/program.swift"
+		mode=-parse-as-library
+	fi
+	cp "$f" "$src"
+	if ! swiftc -typecheck $mode -I "$bin/Modules" \
 	    -Xcc -fmodule-map-file=include/module.modulemap \
 	    -Xcc -fmodule-map-file=Sources/CArgdata/include/module.modulemap \
 	    -Xcc -fmodule-map-file=Sources/CFDRemapHost/include/module.modulemap \
 	    -Xcc -fmodule-map-file=.build/checkouts/swift-system/Sources/CSystem/include/module.modulemap \
-	    -Xcc -Iinclude "$f.d/main.swift" 2>"$f.log"; then
-		echo "README: a Swift example does not compile:"
+	    -Xcc -Iinclude "$src" 2>"$f.log"; then
+		echo "README or DocC: a Swift example does not compile ($(basename "$f")):"
 		cat "$f"
 		cat "$f.log"
 		exit 1
