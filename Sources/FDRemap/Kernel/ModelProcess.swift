@@ -18,7 +18,7 @@ import Musl
 public struct ModelProcess: ~Copyable, @unchecked Sendable {
     internal let td: UnsafeMutablePointer<thread>
 
-    /// Creates a process with an empty table.
+    /// Creates a process with an empty table (C's `proc_create`).
     ///
     /// - Throws: `ENOMEM`.
     public init() throws(Errno) {
@@ -54,7 +54,8 @@ public struct ModelProcess: ~Copyable, @unchecked Sendable {
         td.pointee.td_proc.pointee.p_fd
     }
 
-    /// Creates a child process, as `fork` does.
+    /// Creates a child process, as `fork` does (C's `proc_fork`, with
+    /// `fdshare` or `fdcopy` of the table).
     ///
     /// - Parameter sharingTable: `true` shares this process's table (one
     ///   more reference on it), `false` gives the child a copy holding
@@ -80,7 +81,8 @@ public struct ModelProcess: ~Copyable, @unchecked Sendable {
     /// A snapshot of the table, read under its shared lock.
     public var table: DescriptorTable { DescriptorTable(fdp) }
 
-    /// Opens a new file and installs it in the lowest free slot, or in
+    /// Opens a new file (C's `falloc_noinstall` and `finit`) and
+    /// installs it (`finstall`) in the lowest free slot, or in
     /// slot `slot` when one is given.
     ///
     /// The table's slot holds the only reference: the file closes, and
@@ -146,7 +148,8 @@ public struct ModelProcess: ~Copyable, @unchecked Sendable {
         return fd
     }
 
-    /// Duplicates a descriptor into the lowest free slot, as `dup`.
+    /// Duplicates a descriptor into the lowest free slot, as `dup`
+    /// (C's `kern_dup` with `FDDUP_NORMAL`).
     ///
     /// The new slot gets the old one's capabilities; it is close-on-exec
     /// only when asked.
@@ -155,7 +158,8 @@ public struct ModelProcess: ~Copyable, @unchecked Sendable {
         try dup(UInt32(FDDUP_NORMAL), fd, 0, closeOnExec)
     }
 
-    /// Duplicates a descriptor into slot `target`, as `dup2`, closing
+    /// Duplicates a descriptor into slot `target`, as `dup2` (C's
+    /// `kern_dup` with `FDDUP_FIXED`), closing
     /// what was there. Duplicating a descriptor onto itself only checks
     /// that it is open (and sets close-on-exec when asked).
     /// - Throws: `EBADF`, `ENOMEM`.
@@ -170,7 +174,8 @@ public struct ModelProcess: ~Copyable, @unchecked Sendable {
         return Int32(td.pointee.td_retval.0)
     }
 
-    /// Closes a descriptor. The file closes when its last reference goes.
+    /// Closes a descriptor (C's `kern_close`). The file closes when its
+    /// last reference goes.
     /// - Throws: `EBADF`.
     public func close(_ fd: Int32) throws(Errno) {
         let error = kern_close(td, fd)
@@ -178,7 +183,8 @@ public struct ModelProcess: ~Copyable, @unchecked Sendable {
     }
 
     /// The payload of the file at descriptor `fd`, or `nil` when the
-    /// descriptor is not open or its file was not opened from Swift.
+    /// descriptor is not open or its file was not opened from Swift
+    /// (read under the table's shared lock, `filedesc_slock`).
     public func payload(of fd: Int32) -> (any Sendable)? {
         let fdp = self.fdp
         filedesc_slock(fdp)
