@@ -1,0 +1,80 @@
+// Program.run(_:teardown:body:): the scoped launch, whose child never
+// outlives the call, whether the body returns, throws or is cancelled.
+import FDRemap
+import Glibc
+import Synchronization
+import SystemPackage
+import Testing
+
+private struct BodyFailed: Error {}
+
+/// `sleep SECONDS` from PATH, with this process's environment.
+private func sleeper(_ seconds: Int) -> Program.Configuration {
+    Program.Configuration(.name("sleep"), arguments: ["\(seconds)"], environment: .inherit)
+}
+
+@Suite struct RunTests {
+    @Test func theBodysValueAndTheProgramsEnd() async throws {
+        let outcome = try await Program.run(
+            .init(.name("true"), arguments: [], environment: .inherit)
+        ) { run in run.processIdentifier }
+        #expect(outcome.termination == .exited(0))
+        #expect(outcome.value > 0)
+        #expect(isReaped(outcome.value))
+    }
+
+    @Test func theBodyCanEndTheProgram() async throws {
+        let outcome = try await Program.run(sleeper(60)) { run in
+            try run.send(signal: .terminate)
+        }
+        #expect(outcome.termination == .signaled(SIGTERM, coreDumped: false))
+    }
+
+    /// A body that throws: the program is torn down (here SIGTERM first)
+    /// and reaped, and the body's error comes out.
+    @Test func aThrowingBodyTearsTheProgramDown() async throws {
+        let seen = Mutex<Execution?>(nil)
+        await #expect(throws: BodyFailed.self) {
+            _ = try await Program.run(
+                sleeper(60),
+                teardown: [.send(signal: .terminate, allowedDurationToNextStep: .seconds(10))]
+            ) { run in
+                seen.withLock { $0 = run }
+                throw BodyFailed()
+            }
+        }
+        let run = try #require(seen.withLock { $0 })
+        #expect(isReaped(run.processIdentifier))
+        #expect(try run.waitBlocking() == .signaled(SIGTERM, coreDumped: false))
+    }
+
+    /// Cancelled while the body sleeps: the body's CancellationError
+    /// comes out, and the program is gone (SIGKILL, no teardown given).
+    @Test func cancellingTheCallerEndsTheProgram() async throws {
+        let seen = Mutex<Execution?>(nil)
+        let task = Task {
+            try await Program.run(sleeper(60)) { run in
+                seen.withLock { $0 = run }
+                try await Task.sleep(for: .seconds(60))
+            }
+        }
+        while seen.withLock({ $0 }) == nil { try await Task.sleep(for: .milliseconds(5)) }
+        task.cancel()
+        let result = await task.result
+        #expect(throws: CancellationError.self) { try result.get() }
+        let run = try #require(seen.withLock { $0 })
+        #expect(isReaped(run.processIdentifier))
+        #expect(try run.waitBlocking() == .signaled(SIGKILL, coreDumped: false))
+    }
+
+    /// A launch that fails throws before the body runs.
+    @Test func aFailedLaunchNeverRunsTheBody() async {
+        let ran = Mutex(false)
+        await #expect(throws: Errno.noSuchFileOrDirectory) {
+            _ = try await Program.run(
+                .init(.name("fdremap-no-such-program"), arguments: [], environment: .inherit)
+            ) { _ in ran.withLock { $0 = true } }
+        }
+        #expect(!ran.withLock { $0 })
+    }
+}
