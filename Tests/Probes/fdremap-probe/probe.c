@@ -42,6 +42,14 @@
  *				LOST": handler calls on the calling thread
  *				and on any other, WRONG execs not ENOEXEC,
  *				LOST sends never handled within 10 s
+ *	execattr R DIR		program_exec_raw() itself with descriptor R
+ *				alone (at 0), pa_argv {"execattr-name",
+ *				"report", "0"}, pa_cwd DIR and pa_sigmask
+ *				{SIGUSR2}, so that the new image reports
+ *				them; on failure append "error ERROR SAME" to
+ *				R, SAME telling whether the working
+ *				directory, the mask, the table and the thread
+ *				count stayed as they were
  *	execrace R N ROUNDS	as a child subreaper, ROUNDS times: fork a
  *				process whose second thread spawns /bin/true
  *				with N descriptors over and over while its
@@ -678,6 +686,38 @@ cmd_argdata(int argc, char **argv)
 	return (0);
 }
 
+static int
+cmd_execattr(char **param)
+{
+	static char *const argv[] = { "execattr-name", "report", "0", NULL };
+	struct program_attr attr = { 0 };
+	struct out o = { 0 };
+	char before[PATH_MAX], after[PATH_MAX], *tb, *ta;
+	sigset_t want, mask0, mask1;
+	int report = atoi(param[1]), execfd, error, same;
+
+	execfd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (execfd == -1 || getcwd(before, sizeof(before)) == NULL)
+		return (2);
+	sigemptyset(&want);
+	sigaddset(&want, SIGUSR2);
+	(void)sigprocmask(SIG_BLOCK, NULL, &mask0);
+	attr.pa_argv = argv;
+	attr.pa_cwd = param[2];
+	attr.pa_sigmask = &want;
+	tb = snapshot();
+	error = program_exec_raw(execfd, NULL, 0, &report, 1, &attr);
+	ta = snapshot();
+	(void)sigprocmask(SIG_BLOCK, NULL, &mask1);
+	same = getcwd(after, sizeof(after)) != NULL &&
+	    strcmp(before, after) == 0 &&
+	    memcmp(&mask0, &mask1, sizeof(mask0)) == 0 &&
+	    tb != NULL && ta != NULL && strcmp(tb, ta) == 0;
+	out_printf(&o, "error %d %d\n", error, same);
+	out_flush(&o, report);
+	return (0);
+}
+
 /* execrace: the launching thread, until the process execs. */
 static int race_n, race_started;
 
@@ -850,6 +890,8 @@ main(int argc, char **argv)
 		return (cmd_execfail(param));
 	if (n >= 5 && strcmp(param[0], "sigexec") == 0)
 		return (cmd_sigexec(param));
+	if (n >= 3 && strcmp(param[0], "execattr") == 0)
+		return (cmd_execattr(param));
 	if (n >= 4 && strcmp(param[0], "execrace") == 0)
 		return (cmd_execrace(param));
 	if (getenv("FDREMAP_PROBE") == NULL)
