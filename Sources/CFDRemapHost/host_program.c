@@ -38,8 +38,10 @@ host_fo_exec(struct file *fp, struct image_args *args,
 	struct host_launch *hl = hf->hf_launch;
 	const struct program_attr *attr = hl->hl_attr;
 	struct filedesc *fdp = args->fdp;
+	struct program_attr listen;
 	struct host_plan *hp;
 	struct rlimit rl;
+	char **listenenv = NULL;
 	int *src, n, i, error;
 
 	if (hl->hl_fdsfault)
@@ -54,6 +56,16 @@ host_fo_exec(struct file *fp, struct image_args *args,
 	hp->hp_flags = hl->hl_flags;
 	hp->hp_spawn = hl->hl_spawn;
 	hp->hp_wantpidfd = attr != NULL && attr->pa_pidfd != NULL;
+	if (attr != NULL && (attr->pa_flags & PROGRAM_LISTEN_PID) != 0) {
+		/* The plan takes this environment instead of pa_envp. */
+		error = host_listen_env(attr->pa_envp, &listenenv,
+		    &hp->hp_listenpid);
+		if (error != 0)
+			goto out;
+		listen = *attr;
+		listen.pa_envp = listenenv;
+		attr = &listen;
+	}
 	error = host_plan_attr(hp, attr);
 	if (error != 0)
 		goto out;
@@ -82,6 +94,7 @@ out:
 		host_plan_free(hp);
 	fdr_free(hp);
 	fdr_free(src);
+	fdr_free(listenenv);
 	return (error);
 }
 
