@@ -60,7 +60,7 @@ public enum Program {
     /// - Throws: The open's errors (`ENOENT`, ...), and those above.
     public static func spawn(_ executable: FilePath, argdata: Argdata = .null,
                              options: Options = Options()) throws(Errno) -> ChildProcess {
-        let fd = try openExecutable(executable)
+        let fd = try openPathOnly(executable)
         defer { close(fd) }
         return try spawn(FileDescriptor(rawValue: fd), argdata: argdata,
                          options: options.named(after: executable))
@@ -90,7 +90,7 @@ public enum Program {
     ///   this process and its descriptors as they were.
     public static func exec(_ executable: FilePath, argdata: Argdata = .null,
                             options: Options = Options()) throws(Errno) -> Never {
-        let fd = try openExecutable(executable)
+        let fd = try openPathOnly(executable)
         defer { close(fd) }
         try exec(FileDescriptor(rawValue: fd), argdata: argdata,
                  options: options.named(after: executable))
@@ -129,7 +129,9 @@ public enum Program {
     /// Linux's `O_PATH`, from the C headers (Swift's Glibc lacks it).
     package static let openPath: CInt = fdr_swift_o_path()
 
-    static func openExecutable(_ path: FilePath) throws(Errno) -> CInt {
+    /// `path` opened with `O_PATH` for a launch (execute permission is
+    /// enough); no check of its kind or format.
+    static func openPathOnly(_ path: FilePath) throws(Errno) -> CInt {
         let fd = path.withPlatformString { open($0, openPath | O_CLOEXEC) }
         guard fd >= 0 else { throw Errno(rawValue: errno) }
         return fd
@@ -148,7 +150,7 @@ extension Program.Options {
     /// These options, named after the file at `path` when unnamed.
     fileprivate func named(after path: FilePath) -> Self {
         var o = self
-        if o.name == nil { o.name = path.lastComponent?.string ?? path.string }
+        if o.name == nil { o.name = Executable.path(path).defaultName }
         return o
     }
 }
