@@ -1,35 +1,22 @@
 import FDRemap
 
-/// One socket of `fdrun --socket-activation`: the name it gets in
-/// `LISTEN_FDNAMES`, and the plan's source it comes from.
-package struct ActivationEntry: Hashable, Sendable {
-    /// The key of the configuration's map.
-    package var name: String
-    /// The index in ``Plan/sources`` of its value.
-    package var source: Int
-
-    /// An entry.
-    package init(name: String, source: Int) {
-        self.name = name
-        self.source = source
-    }
-}
-
 extension Plan {
     /// The configuration read as `fdrun --socket-activation` reads it: a
     /// map whose keys are the sockets' names and whose values are
     /// descriptors (`!socket`, `!file`, `!fd`, `!executable`), in order.
     /// Pure, as the plan is.
     ///
+    /// - Returns: Each socket's name (its key) and the index in
+    ///   ``sources`` of its value.
     /// - Throws: ``ConfigurationError`` at the root when it is not a map,
     ///   at a key that is not a string or not a name that
     ///   `LISTEN_FDNAMES` can carry (``ListeningSocket/isValid(name:)``),
     ///   at a value that is not a descriptor.
-    package func activationEntries() throws(ConfigurationError) -> [ActivationEntry] {
+    package func activationEntries() throws(ConfigurationError) -> [(name: String, source: Int)] {
         guard case .map(let pairs) = argdata else {
             throw ConfigurationError(rootLocation, "with --socket-activation the configuration is a map of socket names to descriptors (name: !socket {bind: A}), not \(Resources.show(argdata))")
         }
-        var entries: [ActivationEntry] = []
+        var entries: [(name: String, source: Int)] = []
         for (i, pair) in pairs.enumerated() {
             let keyAt = rootItemLocations[2 * i], valueAt = rootItemLocations[2 * i + 1]
             guard case .str(let name) = pair.key else {
@@ -41,7 +28,7 @@ extension Plan {
             guard case .fd(let placeholder) = pair.value else {
                 throw ConfigurationError(valueAt, "the value of \(quoted(name)) is \(Resources.show(pair.value)), not a descriptor (!socket, !file or !fd)")
             }
-            entries.append(ActivationEntry(name: name, source: Int(placeholder.rawValue)))
+            entries.append((name, Int(placeholder.rawValue)))
         }
         return entries
     }
@@ -52,7 +39,7 @@ extension Plan {
     /// place, and the environment the program gets (`environment`, then
     /// the protocol's variables, `LISTEN_PID` last).
     package func activationReport(executable: String, arguments: [String],
-                                  entries: [ActivationEntry], environment: [String],
+                                  entries: [(name: String, source: Int)], environment: [String],
                                   resolved: [Int: SocketAddress] = [:]) -> String {
         var out = "program: \(escaped(executable))\n"
         out += "arguments: \(arguments.count)\n"

@@ -84,7 +84,7 @@ struct FDRun: ParsableCommand {
         }
         let file = config ?? "<stdin>"
         let plan: Plan
-        var entries: [ActivationEntry] = []
+        var entries: [(name: String, source: Int)] = []
         do {
             plan = try Plan(parsing: try Plan.read(config), file: file)
             if socketActivation { entries = try plan.activationEntries() }
@@ -136,7 +136,7 @@ struct FDRun: ParsableCommand {
 
     /// `--dry-run`: the `!fd` numbers checked and the names resolved (the
     /// dry run's only system calls besides the program's), then the plan.
-    func printPlan(_ plan: Plan, _ entries: [ActivationEntry]) throws {
+    func printPlan(_ plan: Plan, _ entries: [(name: String, source: Int)]) throws {
         for source in plan.sources {
             if case .inherited(let n) = source.kind {
                 try OpenedDescriptors.checkInherited(n, inherited, source.location)

@@ -4,6 +4,7 @@
 // the errors (bad names, a closed descriptor, E2BIG) with nothing left.
 import CFDRemapHost
 import FDRemap
+import FDRemapTestSupport
 import Foundation
 import Glibc
 import SystemPackage
@@ -25,57 +26,10 @@ let python = "/usr/bin/python3"
 /// The checking server (Tests/Probes/activation-server/server.py).
 let activationServer = launchPackageRoot + "/Tests/Probes/activation-server/server.py"
 
-/// A TCP socket listening on 127.0.0.1 at a port the kernel picks,
-/// close-on-exec; its descriptor and port.
+/// A TCP socket listening on 127.0.0.1, owned by `o`; its descriptor and port.
 func listeningSocket(_ o: Opened) -> (FileDescriptor, UInt16) {
-    let fd = o.adopt(socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0))
-    var sin = sockaddr_in()
-    sin.sin_family = sa_family_t(AF_INET)
-    sin.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &sin) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-            bind(fd, sa, len) == 0 && listen(fd, 16) == 0 && getsockname(fd, sa, &len) == 0
-        }
-    }
-    #expect(bound, "bind/listen: errno \(errno)")
-    return (FileDescriptor(rawValue: fd), UInt16(bigEndian: sin.sin_port))
-}
-
-/// Connects to 127.0.0.1:port and reads one line (10 s at most); nil on
-/// failure or timeout.
-func askServer(port: UInt16) -> String? {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var tv = timeval(tv_sec: 10, tv_usec: 0)
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-    var sin = sockaddr_in()
-    sin.sin_family = sa_family_t(AF_INET)
-    sin.sin_addr.s_addr = inet_addr("127.0.0.1")
-    sin.sin_port = port.bigEndian
-    let ok = withUnsafePointer(to: &sin) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-        }
-    }
-    guard ok else { return nil }
-    var bytes: [UInt8] = []
-    var buf = [UInt8](repeating: 0, count: 4096)
-    while !bytes.contains(0x0a) {
-        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n <= 0 { break }
-        bytes += buf[0..<n]
-    }
-    return bytes.contains(0x0a) ? String(decoding: bytes, as: UTF8.self) : nil
-}
-
-/// The server's answer as JSON.
-func parseAnswer(_ line: String?) -> [String: Any] {
-    guard let line, let data = line.data(using: .utf8),
-          let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
-    else { return [:] }
-    return object
+    let (fd, port) = loopbackSocket()
+    return (FileDescriptor(rawValue: o.adopt(fd)), port)
 }
 
 /// Whether any process runs with `token` among its arguments.
@@ -111,10 +65,10 @@ func processRunning(withArgument token: String) -> Bool {
                                                 "LISTEN_PIDFDID": "7", "KEPT": "yes"])
         let child = try Program.spawn(config)
         let pid = child.pid
-        let line = askServer(port: port)
+        let line = askLoopback(port: port)
         if line == nil { try? child.send(signal: .kill) }
         #expect(try child.wait() == .exited(0))
-        let a = parseAnswer(line)
+        let a = jsonObject(line)
         #expect(a["failed"] as? [String] == [], "\(line ?? "no answer")")
         #expect(a["pid"] as? Int == Int(pid))
         #expect(a["listen_pid"] as? String == "\(pid)")

@@ -4,6 +4,7 @@
 // !socket host and service names: parsed unresolved, resolved when
 // opened and in --dry-run.
 import FDRemap
+import FDRemapTestSupport
 import FDRunConfig
 import Foundation
 import Glibc
@@ -13,22 +14,6 @@ import Testing
 let activationServer = packageRoot + "/Tests/Probes/activation-server/server.py"
 /// The system's Python by path (a `python3` in `PATH` may be a shim).
 let python = "/usr/bin/python3"
-
-/// A TCP port on 127.0.0.1 that was free a moment ago.
-func freePort() -> UInt16 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    defer { close(fd) }
-    var sin = sockaddr_in()
-    sin.sin_family = sa_family_t(AF_INET)
-    sin.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    withUnsafeMutablePointer(to: &sin) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-            precondition(bind(fd, sa, len) == 0 && getsockname(fd, sa, &len) == 0)
-        }
-    }
-    return UInt16(bigEndian: sin.sin_port)
-}
 
 /// The local address of the socket `fd`, as `a.b.c.d:port` or `[v6]:port`.
 func localAddress(_ fd: Int32) -> String {
@@ -48,59 +33,10 @@ func localAddress(_ fd: Int32) -> String {
     return (h.contains(":") ? "[\(h)]" : h) + ":" + String(cString: serv)
 }
 
-/// Connects to 127.0.0.1:port, retrying for up to 10 s while nothing
-/// listens yet, and reads one line (10 s at most).
-func ask(port: UInt16) -> String? {
-    let deadline = Date().addingTimeInterval(10)
-    while Date() < deadline {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        var sin = sockaddr_in()
-        sin.sin_family = sa_family_t(AF_INET)
-        sin.sin_addr.s_addr = inet_addr("127.0.0.1")
-        sin.sin_port = port.bigEndian
-        let connected = withUnsafePointer(to: &sin) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
-        guard connected else {
-            usleep(50_000)
-            continue
-        }
-        var bytes: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while !bytes.contains(0x0a) {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n <= 0 { break }
-            bytes += buf[0..<n]
-        }
-        return bytes.contains(0x0a) ? String(decoding: bytes, as: UTF8.self) : nil
-    }
-    return nil
-}
-
-func json(_ line: String?) -> [String: Any] {
-    guard let data = line?.data(using: .utf8),
-          let o = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [:] }
-    return o
-}
-
 /// A listening TCP socket on 127.0.0.1, close-on-exec (the caller closes it).
 func listener() -> Int32 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-    var sin = sockaddr_in()
-    sin.sin_family = sa_family_t(AF_INET)
-    sin.sin_addr.s_addr = inet_addr("127.0.0.1")
-    withUnsafePointer(to: &sin) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            precondition(bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0)
-        }
-    }
-    precondition(listen(fd, 8) == 0)
+    let fd = loopbackSocket().fd
+    precondition(fd >= 0, "listen: errno \(errno)")
     return fd
 }
 
@@ -112,7 +48,7 @@ func listener() -> Int32 {
     /// accepts on 3 and answers.
     @Test func realServerThroughFdrun() {
         let dir = TempDir()
-        let port = freePort()
+        let port = freeLoopbackPort()
         let cfg = dir.write("sockets.yaml", """
             web: !socket {bind: "localhost:\(port)"}
             extra: !fd 3
@@ -122,10 +58,10 @@ func listener() -> Int32 {
         let run = Launched(["--socket-activation", "--env", "LISTEN_FDS=9", "--env", "KEEP=1",
                             python, cfg, "--", activationServer, "--flag", "x y"],
                            extra: [inherited])
-        let line = ask(port: port)
+        let line = askLoopback(port: port)
         let result = run.finish(timeout: 30)
         #expect(result.ending == .exited(0), "\(result.stderr)")
-        let a = json(line)
+        let a = jsonObject(line)
         #expect(a["failed"] as? [String] == [], "\(line ?? "no answer"): \(result.stderr)")
         #expect(a["pid"] as? Int == Int(run.pid))
         #expect(a["listen_pid"] as? String == "\(run.pid)")
@@ -220,7 +156,7 @@ func listener() -> Int32 {
     /// LISTEN_FDNAMES only when given --fdname.
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-socket-activate")))
     func systemdSocketActivateForComparison() throws {
-        let port = freePort()
+        let port = freeLoopbackPort()
         let inherited = listener()
         defer { close(inherited) }
         let run = Launched(["-l", "127.0.0.1:\(port)", "--fdname=web", python, activationServer, "a"],
@@ -233,10 +169,10 @@ func listener() -> Int32 {
             usleep(10_000)
         }
         #expect(exe.hasSuffix("systemd-socket-activate"), "\(exe)")
-        let line = ask(port: port)
+        let line = askLoopback(port: port)
         let result = run.finish(timeout: 30)
         #expect(result.ending == .exited(0), "\(result.stderr)")
-        let a = json(line)
+        let a = jsonObject(line)
         #expect(a["failed"] as? [String] == [], "\(line ?? "no answer")")
         #expect(a["listen_pid"] as? String == "\(run.pid)")
         #expect(a["names"] as? [String] == ["web"])
@@ -245,10 +181,10 @@ func listener() -> Int32 {
         ])
         #expect(result.stderr.contains("Listening on 127.0.0.1:\(port) as 3."), "\(result.stderr)")
         // Without --fdname: no LISTEN_FDNAMES at all.
-        let port2 = freePort()
+        let port2 = freeLoopbackPort()
         let bare = Launched(["-l", "127.0.0.1:\(port2)", python, activationServer],
                             executable: "/usr/bin/systemd-socket-activate")
-        let b = json(ask(port: port2))
+        let b = jsonObject(askLoopback(port: port2))
         _ = bare.finish(timeout: 30)
         #expect(b["environment"] as? [String] == ["LISTEN_FDS", "LISTEN_PID"])
         #expect(b["names"] is NSNull)

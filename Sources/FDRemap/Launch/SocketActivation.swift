@@ -64,7 +64,7 @@ extension Arguments {
     /// socket activation (`sd_listen_fds(3)`).
     ///
     /// ```swift
-    /// let listener = try bindAndListen()        // a listening socket of yours
+    /// // listener: a FileDescriptor of a socket you bound and listen on
     /// var config = Program.Configuration(
     ///     .name("my-server"),
     ///     arguments: .socketActivation(["--verbose"], sockets: ["http": listener]))
