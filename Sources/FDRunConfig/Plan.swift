@@ -23,8 +23,10 @@ package struct Plan: Sendable {
     /// Where each of the program's descriptors comes from.
     package var sources: [DescriptorSource]
     /// Where the root value starts (line 1, column 1 for an empty
-    /// document), and each key and value of a root map in order.
+    /// document).
     package var rootLocation: SourceLocation
+    /// Where each key and value of a root map starts, in order: key `i`
+    /// at `2 i`, its value at `2 i + 1`.
     package var rootItemLocations: [SourceLocation]
 
     /// Reads a configuration.

@@ -116,14 +116,8 @@ public enum Program {
     ///   vector, as a launch would decide on this machine now.
     public static func checkArguments(argdata: Argdata,
                                       options: Options = Options()) throws(Errno) {
-        let bytes = argdata.serialize().bytes
-        let env = try CStrings(checking: options.environment)
-        let error = env.withPointers { envp in
-            withOptionalCString(options.name) { name in
-                bytes.withUnsafeBytes { program_args_fit($0.baseAddress, $0.count, name, envp) }
-            }
-        }
-        guard error == 0 else { throw Errno(rawValue: error) }
+        // No executable is needed to count: the request's own check.
+        try LaunchRequest(FileDescriptor(rawValue: -1), argdata, options).checkFits()
     }
 
     /// Linux's `O_PATH`, from the C headers (Swift's Glibc lacks it).
@@ -155,13 +149,6 @@ extension Program.Options {
     }
 }
 
-/// `body` with `string` as a C string, or with nil.
-private func withOptionalCString<R>(_ string: String?,
-                                    _ body: (UnsafePointer<CChar>?) -> R) -> R {
-    guard let string else { return body(nil) }
-    return string.withCString { body($0) }
-}
-
 /// Strings as one buffer of NUL-terminated C strings and a NULL-ended
 /// array of pointers into it, for `envp` and `argv`. The strings hold
 /// no NUL (the callers check).
@@ -175,13 +162,6 @@ struct CStrings {
             buffer.append(contentsOf: s.map { CChar(bitPattern: $0) })
             buffer.append(0)
         }
-    }
-
-    /// `NAME=value` strings, refused (`EINVAL`) with a NUL inside.
-    init(checking strings: [String]) throws(Errno) {
-        let bytes = strings.map { Array($0.utf8) }
-        guard !bytes.contains(where: { $0.contains(0) }) else { throw .invalidArgument }
-        self.init(bytes)
     }
 
     func withPointers<R>(_ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
