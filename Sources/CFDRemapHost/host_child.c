@@ -338,6 +338,28 @@ host_child_exec(const struct host_plan *hp, int execfd)
 }
 
 /*
+ * PROGRAM_LISTEN_PID: write this process's pid (the child's for a spawn;
+ * for an exec the helper's thread group, the caller's) as decimal digits
+ * and a NUL at digits, which the caller reserved (host_listen_env()).
+ */
+HOST_CHILD static void
+host_child_listenpid(char *digits)
+{
+	char buf[12];
+	long pid;
+	int n = 0;
+
+	pid = host_sys(SYS_getpid, 0, 0, 0, 0, 0);
+	do {
+		buf[n++] = (char)('0' + pid % 10);
+		pid /= 10;
+	} while (pid > 0 && n < (int)sizeof(buf));
+	while (n > 0)
+		*digits++ = buf[--n];
+	*digits = '\0';
+}
+
+/*
  * What the child does before the shuffle, while every descriptor has
  * its caller's number: the working directory (its own: no CLONE_FS), a
  * new session or a process group.  Returns 0 or the errno.
@@ -422,6 +444,8 @@ host_child(void *arg)
 		host_child_signals();
 	else if (!hp->hp_spawn)
 		host_sigtrap_helper();
+	if (hp->hp_listenpid != NULL)
+		host_child_listenpid(hp->hp_listenpid);
 	error = host_child_place(hp);
 	if (error == 0)
 		error = host_child_shuffle(hp, &execfd);

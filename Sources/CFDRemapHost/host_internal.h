@@ -12,6 +12,7 @@
  *   host_reaper.c	the background reaper of children nobody waits for
  *   host_wait.c		waiting and signalling by pidfd
  *   host_sigtrap.c	the caller's signal handlers kept off the exec helper
+ *   host_listen.c	the environment of PROGRAM_LISTEN_PID
  */
 #ifndef _HOST_INTERNAL_H_
 #define _HOST_INTERNAL_H_
@@ -184,6 +185,8 @@ struct host_plan {
 	pid_t		 hp_ppid;	/* the caller's process, watched */
 	bool		 hp_migrated;	/* moved off the caller's CPU, */
 	cpu_set_t	 hp_cpus;	/* from the caller's affinity */
+	char		*hp_listenpid;	/* PROGRAM_LISTEN_PID: the child's
+					   digits go here, or NULL */
 };
 
 /* hp_go: what an early child does after its shuffle. */
@@ -209,6 +212,10 @@ void	host_plan_free(struct host_plan *hp) FDR_SYM(host_plan_free);
 void	host_sigtrap_arm(void) FDR_SYM(host_sigtrap_arm);
 HOST_CHILD void host_sigtrap_helper(void) FDR_SYM(host_sigtrap_helper);
 void	host_sigtrap_disarm(void) FDR_SYM(host_sigtrap_disarm);
+
+/* host_listen.c */
+int	host_listen_env(char *const *envp, char ***envpp, char **digitsp)
+	    FDR_SYM(host_listen_env);
 
 /* host_child.c */
 int	host_start(struct host_plan *hp, pid_t *pidp) FDR_SYM(host_start);

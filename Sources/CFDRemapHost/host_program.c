@@ -103,7 +103,9 @@ host_fo_exec(struct file *fp, struct image_args *args,
 	struct host_launch *hl = hf->hf_launch;
 	const struct program_attr *attr = hl->hl_attr;
 	struct filedesc *fdp = args->fdp;
+	struct program_attr listen;
 	struct host_plan *hp;
+	char **listenenv = NULL;
 	int *src, n, i, error;
 
 	if (hl->hl_fdsfault)
@@ -120,6 +122,16 @@ host_fo_exec(struct file *fp, struct image_args *args,
 	hp->hp_flags = hl->hl_flags;
 	hp->hp_spawn = hl->hl_spawn;
 	hp->hp_wantpidfd = attr != NULL && attr->pa_pidfd != NULL;
+	if (attr != NULL && (attr->pa_flags & PROGRAM_LISTEN_PID) != 0) {
+		/* The plan takes this environment instead of pa_envp. */
+		error = host_listen_env(attr->pa_envp, &listenenv,
+		    &hp->hp_listenpid);
+		if (error != 0)
+			goto out;
+		listen = *attr;
+		listen.pa_envp = listenenv;
+		attr = &listen;
+	}
 	error = host_plan_attr(hp, attr);
 	if (error != 0)
 		goto out;
@@ -145,6 +157,7 @@ out:
 		host_plan_free(hp);
 	fdr_free(hp);
 	fdr_free(src);
+	fdr_free(listenenv);
 	return (error);
 }
 
@@ -155,7 +168,8 @@ out:
  * be other than the model's: a list that can be read, short enough to
  * copy at once, of descriptor numbers (no negative entry), with options
  * that are valid, within RLIMIT_NOFILE, and data that is not already
- * E2BIG, on a kernel with clone3 and a thread that may use two CPUs.
+ * E2BIG, on a kernel with clone3 and a thread that may use two CPUs;
+ * not for PROGRAM_LISTEN_PID, whose environment the activator builds.
  * Returns 0 with hl_early and hl_kfds set (the caller frees them), or
  * with neither for the ordinary launch; ENOMEM (nothing left) when
  * memory runs out, which a launch may say at any point.
@@ -169,7 +183,7 @@ host_plan_early(struct host_launch *hl, int execfd, size_t datalen,
 	int *kfds = NULL, *src = NULL, error = ENOMEM;
 	size_t i;
 
-	if ((hl->hl_flags & PROGRAM_TEST_SERIAL) != 0 ||
+	if ((hl->hl_flags & (PROGRAM_TEST_SERIAL | PROGRAM_LISTEN_PID)) != 0 ||
 	    datalen >= EXEC_ARG_MAX || fdslen < HOST_EARLY_MIN ||
 	    fdslen > HOST_EARLY_MAX || getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
 	    fdslen > rl.rlim_cur)

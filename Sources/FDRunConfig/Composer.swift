@@ -24,6 +24,10 @@ struct Composer {
     private var nodes = 0
     private var stack: [Frame] = []
     private var root: Argdata? = nil
+    /// Where the root value starts, and each key and value of a root
+    /// map, in order (for ``Plan/activationEntries()``).
+    private(set) var rootLocation: SourceLocation? = nil
+    private(set) var rootItemLocations: [SourceLocation] = []
 
     init(file: String, limits: Limits) {
         self.file = file
@@ -148,9 +152,11 @@ struct Composer {
     private mutating func add(_ c: Composed, _ at: SourceLocation) {
         guard !stack.isEmpty else {
             root = c.value
+            rootLocation = at
             return
         }
         let top = stack.count - 1
+        if top == 0 && stack[0].isMap { rootItemLocations.append(at) }
         stack[top].nodes += c.nodes
         stack[top].height = max(stack[top].height, c.height + 1)
         if stack[top].isMap {

@@ -236,16 +236,34 @@ package final class OpenedDescriptors {
     }
 
     /// `!socket`: created, then bound (and listening, for stream and
-    /// seqpacket) or connected.
+    /// seqpacket) or connected. A name is resolved first
+    /// (``SocketSpec/addresses(at:)``), and its addresses are tried in
+    /// order: the first that works is taken; if none does, the first
+    /// one's error is reported.
     private func socket(_ spec: SocketSpec, _ at: SourceLocation) throws(ConfigurationError) -> CInt {
+        var first: ConfigurationError?
+        for address in try spec.addresses(at: at) {
+            do {
+                return try socket(spec, address, at)
+            } catch {
+                if first == nil { first = error }
+            }
+        }
+        throw first!
+    }
+
+    /// One socket of `spec`, at `address` (a literal one).
+    private func socket(_ spec: SocketSpec, _ address: SocketAddress,
+                        _ at: SourceLocation) throws(ConfigurationError) -> CInt {
         let type: CInt
         switch spec.kind {
         case .stream: type = CInt(SOCK_STREAM.rawValue)
         case .dgram: type = CInt(SOCK_DGRAM.rawValue)
         case .seqpacket: type = CInt(SOCK_SEQPACKET.rawValue)
         }
-        let what = "!socket \(spec.role.rawValue) \(spec.address) (\(spec.kind.rawValue))"
-        return try spec.address.withSockaddr { sa, len, family throws(ConfigurationError) in
+        let shown = address == spec.address ? "\(address)" : "\(spec.address) (\(address))"
+        let what = "!socket \(spec.role.rawValue) \(shown) (\(spec.kind.rawValue))"
+        return try address.withSockaddr { sa, len, family throws(ConfigurationError) in
             let fd = Glibc.socket(family, type | CInt(SOCK_CLOEXEC.rawValue), 0)
             guard fd >= 0 else {
                 throw ConfigurationError(at, "\(what): cannot create the socket: \(Errno(rawValue: errno))")
@@ -262,7 +280,7 @@ package final class OpenedDescriptors {
                     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<CInt>.size))
                 }
                 guard bind(fd, sa, len) == 0 else { throw fail("cannot bind") }
-                if case .unix(let path) = spec.address { createdFiles.append(path) }
+                if case .unix(let path) = address { createdFiles.append(path) }
                 if spec.kind != .dgram {
                     guard listen(fd, SOMAXCONN) == 0 else { throw fail("cannot listen") }
                 }
@@ -272,6 +290,83 @@ package final class OpenedDescriptors {
             ok = true
             return fd
         }
+    }
+}
+
+extension SocketSpec {
+    /// The addresses to open this socket at, in order: a literal address
+    /// alone; for a ``SocketAddress/name(host:service:)``, what
+    /// getaddrinfo(3) gives for the socket's type (`SOCK_DGRAM` for
+    /// dgram, else `SOCK_STREAM`) in ``family`` (either when `nil`), with
+    /// `AI_ADDRCONFIG` (no IPv6 address where this host has none) and,
+    /// when that finds nothing, once more without it (a host with only
+    /// loopback addresses still resolves `localhost`); IPv4 and IPv6
+    /// only, each once. The one system call of a plan that may ask the
+    /// network: made when the socket is opened and by a dry run, never
+    /// by ``Plan/init(parsing:file:limits:)``.
+    ///
+    /// - Throws: ``ConfigurationError`` at `at` naming the name and
+    ///   gai_strerror(3)'s reason.
+    package func addresses(at: SourceLocation) throws(ConfigurationError) -> [SocketAddress] {
+        guard case .name(let host, let service) = address else { return [address] }
+        var hints = addrinfo()
+        hints.ai_family = family == .inet ? AF_INET : family == .inet6 ? AF_INET6 : AF_UNSPEC
+        hints.ai_socktype = CInt(kind == .dgram ? SOCK_DGRAM.rawValue : SOCK_STREAM.rawValue)
+        hints.ai_flags = AI_ADDRCONFIG | (role == .bind ? AI_PASSIVE : 0)
+        var list: UnsafeMutablePointer<addrinfo>?
+        var rc = getaddrinfo(host, service, &hints, &list)
+        // glibc's EAI_NODATA (-5) and EAI_ADDRFAMILY (-9), which its
+        // headers declare only under _GNU_SOURCE.
+        if rc == EAI_NONAME || rc == -5 || rc == -9 {
+            hints.ai_flags &= ~AI_ADDRCONFIG
+            rc = getaddrinfo(host, service, &hints, &list)
+        }
+        guard rc == 0, let list else {
+            let reason = rc == EAI_SYSTEM ? "\(Errno(rawValue: errno))" : String(cString: gai_strerror(rc))
+            throw ConfigurationError(at, "!socket \(role.rawValue) \(address) (\(kind.rawValue)): cannot resolve \(quoted("\(address)")): \(reason)")
+        }
+        defer { freeaddrinfo(list) }
+        var found: [SocketAddress] = []
+        var next: UnsafeMutablePointer<addrinfo>? = list
+        while let ai = next {
+            next = ai.pointee.ai_next
+            guard let sa = ai.pointee.ai_addr else { continue }
+            let a: SocketAddress
+            switch ai.pointee.ai_family {
+            case AF_INET:
+                let sin = UnsafeRawPointer(sa).loadUnaligned(as: sockaddr_in.self)
+                a = .inet(withUnsafeBytes(of: sin.sin_addr) { Array($0) },
+                          port: UInt16(bigEndian: sin.sin_port))
+            case AF_INET6:
+                let sin6 = UnsafeRawPointer(sa).loadUnaligned(as: sockaddr_in6.self)
+                a = .inet6(withUnsafeBytes(of: sin6.sin6_addr) { Array($0) },
+                           port: UInt16(bigEndian: sin6.sin6_port))
+            default:
+                continue
+            }
+            if !found.contains(a) { found.append(a) }
+        }
+        guard !found.isEmpty else {
+            throw ConfigurationError(at, "!socket \(role.rawValue) \(address) (\(kind.rawValue)): cannot resolve \(quoted("\(address)")): no IPv4 or IPv6 address")
+        }
+        return found
+    }
+}
+
+extension Plan {
+    /// For a dry run: the first address of each source whose
+    /// `!socket` names a host or service, by source index (see
+    /// ``SocketSpec/addresses(at:)``, which it calls).
+    ///
+    /// - Throws: ``ConfigurationError`` for the first name that cannot be
+    ///   resolved.
+    package func resolvedNames() throws(ConfigurationError) -> [Int: SocketAddress] {
+        var out: [Int: SocketAddress] = [:]
+        for (i, source) in sources.enumerated() {
+            guard case .socket(let spec) = source.kind, case .name = spec.address else { continue }
+            out[i] = try spec.addresses(at: source.location)[0]
+        }
+        return out
     }
 }
 
@@ -310,6 +405,8 @@ extension SocketAddress {
             family = AF_INET6
             fill(AF_INET6, port, a, at: MemoryLayout<sockaddr_in6>.offset(of: \.sin6_addr)!)
             len = MemoryLayout<sockaddr_in6>.size
+        case .name:
+            preconditionFailure("a name is resolved (SocketSpec.addresses) before it is used")
         }
         return try withUnsafePointer(to: &storage) { p throws(ConfigurationError) in
             try p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa throws(ConfigurationError) in

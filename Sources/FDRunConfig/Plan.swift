@@ -22,6 +22,12 @@ package struct Plan: Sendable {
     package var argdata: Argdata
     /// Where each of the program's descriptors comes from.
     package var sources: [DescriptorSource]
+    /// Where the root value starts (line 1, column 1 for an empty
+    /// document).
+    package var rootLocation: SourceLocation
+    /// Where each key and value of a root map starts, in order: key `i`
+    /// at `2 i`, its value at `2 i + 1`.
+    package var rootItemLocations: [SourceLocation]
 
     /// Reads a configuration.
     ///
@@ -44,6 +50,8 @@ package struct Plan: Sendable {
         var composer = Composer(file: file, limits: limits)
         argdata = try composer.compose(bytes)
         sources = composer.sources
+        rootLocation = composer.rootLocation ?? SourceLocation(file: file, line: 1, column: 1)
+        rootItemLocations = composer.rootItemLocations
     }
 
     /// The argdata with each placeholder `i` replaced by `descriptors[i]`.
@@ -194,12 +202,26 @@ package struct SocketSpec: Hashable, Sendable {
     package var address: SocketAddress
     /// The socket type.
     package var kind: Kind
+    /// For a ``SocketAddress/name(host:service:)``, the family its
+    /// resolution is limited to (old configurations' `domain: inet` or
+    /// `inet6`); `nil`: either.
+    package var family: Family?
+
+    /// An address family that a name may be resolved in.
+    package enum Family: String, Hashable, Sendable {
+        /// IPv4 (`AF_INET`).
+        case inet
+        /// IPv6 (`AF_INET6`).
+        case inet6
+    }
 
     /// A socket.
-    package init(_ role: Role, _ address: SocketAddress, kind: Kind = .stream) {
+    package init(_ role: Role, _ address: SocketAddress, kind: Kind = .stream,
+                 family: Family? = nil) {
         self.role = role
         self.address = address
         self.kind = kind
+        self.family = family
     }
 }
 
@@ -211,10 +233,17 @@ package enum SocketAddress: Hashable, Sendable, CustomStringConvertible {
     case inet([UInt8], port: UInt16)
     /// An IPv6 address (16 bytes, network order) and port.
     case inet6([UInt8], port: UInt16)
+    /// A host and a service, either of them a name (`localhost:0`,
+    /// `127.0.0.1:http-alt`): resolved with getaddrinfo(3) only when the
+    /// socket is opened (or shown by a dry run), never while parsing.
+    case name(host: String, service: String)
 
-    /// `/path`, `a.b.c.d:port` or `[v6]:port`.
+    /// `/path`, `a.b.c.d:port`, `[v6]:port`, or `host:service`.
     package var description: String {
         switch self {
+        case .name(let host, let service):
+            let h = host.contains(":") ? "[\(escaped(host))]" : escaped(host)
+            return "\(h):\(escaped(service))"
         case .unix(let path):
             return escaped(path)
         case .inet(let a, let port):

@@ -5,11 +5,15 @@ extension Plan {
     /// descriptors with its source and place in the configuration, the
     /// argdata as YAML (with the program's descriptor numbers) and its
     /// serialised size, and the environment.
-    package func report(executable: String, environment: [String]) -> String {
+    ///
+    /// `resolved` gives the address a name resolves to
+    /// (``resolvedNames()``), shown after it.
+    package func report(executable: String, environment: [String],
+                        resolved: [Int: SocketAddress] = [:]) -> String {
         var out = "program: \(escaped(executable))\n"
         out += "descriptors: \(sources.count)\n"
         for (i, source) in sources.enumerated() {
-            out += "  \(i): \(source.summary)  (\(source.location))\n"
+            out += "  \(i): \(source.summary(resolved[i]))  (\(source.location))\n"
         }
         // Placeholder i is the program's descriptor i: the YAML shows the
         // numbers it will see.
@@ -26,8 +30,9 @@ extension Plan {
 }
 
 extension DescriptorSource {
-    /// One line: the tag and what it opens.
-    package var summary: String {
+    /// One line: the tag and what it opens (a name shown with
+    /// `resolved`, the address it resolves to).
+    package func summary(_ resolved: SocketAddress? = nil) -> String {
         switch kind {
         case .inherited(let n):
             let name = n < 3 ? " (\(["stdin", "stdout", "stderr"][Int(n)]))" : ""
@@ -36,14 +41,16 @@ extension DescriptorSource {
             return "!file \(quoted(path)) opened \(mode.rawValue)"
         case .socket(let s):
             let family: String
-            switch s.address {
+            switch resolved ?? s.address {
             case .unix: family = "unix"
             case .inet: family = "inet"
             case .inet6: family = "inet6"
+            case .name: family = s.family?.rawValue ?? "inet or inet6"
             }
             let state = s.role == .connect ? "connected to"
                 : s.kind == .dgram ? "bound to" : "listening on"
-            return "!socket \(family) \(s.kind.rawValue) \(state) \(s.address)"
+            let shown = resolved.map { "\(s.address) (\($0))" } ?? "\(s.address)"
+            return "!socket \(family) \(s.kind.rawValue) \(state) \(shown)"
         case .executable:
             return "!executable: the program's own file"
         }

@@ -67,24 +67,37 @@ enum Resources {
             }
             kind = parsed
         }
+        var resolveIn: SocketSpec.Family?
         if let d = try string(fields, "domain", tag: "!socket", at) {
             let family: String
             switch address {
             case .unix: family = "unix"
             case .inet: family = "inet"
             case .inet6: family = "inet6"
+            case .name:
+                // A name is resolved in the domain's family.
+                guard let f = SocketSpec.Family(rawValue: d) else {
+                    throw ConfigurationError(fields["domain"]!.at, "!socket domain \(quoted(d)) does not match the address \(address) (inet or inet6)")
+                }
+                resolveIn = f
+                family = d
             }
             guard d == family else {
                 throw ConfigurationError(fields["domain"]!.at, "!socket domain \(quoted(d)) does not match the address \(address) (\(family))")
             }
         }
-        return .socket(SocketSpec(role, address, kind: kind))
+        return .socket(SocketSpec(role, address, kind: kind, family: resolveIn))
     }
 
-    /// `/path`, `a.b.c.d:port` or `[v6]:port`, numeric only.
+    /// `/path`, `a.b.c.d:port`, `[v6]:port`, or `host:service` where
+    /// either is a name (a ``SocketAddress/name(host:service:)``, left
+    /// unresolved: parsing never asks the system). A port is decimal, at
+    /// most 65535; a service name starts with a letter and has letters,
+    /// digits, `-`, `_`, `.` and `+` (services(5)); a host name letters,
+    /// digits, `-`, `_` and `.`, not first a `-` or `.`.
     static func address(_ text: String,
                         _ at: SourceLocation) throws(ConfigurationError) -> SocketAddress {
-        let bad = ConfigurationError(at, "\(quoted(text)) is not a socket address: /path, A.B.C.D:PORT or [IPV6]:PORT")
+        let bad = ConfigurationError(at, "\(quoted(text)) is not a socket address: /path, HOST:PORT or [IPV6]:PORT (HOST and PORT may be names)")
         if text.hasPrefix("/") {
             guard !text.utf8.contains(0) else { throw bad }
             guard text.utf8.count <= 107 else {
@@ -94,18 +107,41 @@ enum Resources {
         }
         guard let colon = text.lastIndex(of: ":") else { throw bad }
         var host = text[..<colon]
-        guard let port = UInt16(text[text.index(after: colon)...]),
-              text[text.index(after: colon)...].utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 })
-        else { throw bad }
+        let service = text[text.index(after: colon)...]
+        let port = service.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) ? UInt16(service) : nil
+        guard port != nil || isServiceName(service) else { throw bad }
         if host.hasPrefix("[") && host.hasSuffix("]") {
             host = host.dropFirst().dropLast()
             var a = in6_addr()
             guard inet_pton(AF_INET6, String(host), &a) == 1 else { throw bad }
+            guard let port else { return .name(host: String(host), service: String(service)) }
             return .inet6(withUnsafeBytes(of: a) { Array($0) }, port: port)
         }
         var a = in_addr()
-        guard inet_pton(AF_INET, String(host), &a) == 1 else { throw bad }
-        return .inet(withUnsafeBytes(of: a) { Array($0) }, port: port)
+        if let port, inet_pton(AF_INET, String(host), &a) == 1 {
+            return .inet(withUnsafeBytes(of: a) { Array($0) }, port: port)
+        }
+        guard isHostName(host) else { throw bad }
+        return .name(host: String(host), service: String(service))
+    }
+
+    private static func isLetter(_ c: UInt8) -> Bool {
+        (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a)
+    }
+
+    private static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
+
+    /// A service name as services(5) spells them: `http-alt`, `ntp`.
+    private static func isServiceName(_ s: Substring) -> Bool {
+        guard let first = s.utf8.first, isLetter(first), s.utf8.count <= 64 else { return false }
+        return s.utf8.allSatisfy { isLetter($0) || isDigit($0) || "-_.+".utf8.contains($0) }
+    }
+
+    /// A host name (or an IPv4 address, with a service name).
+    private static func isHostName(_ s: Substring) -> Bool {
+        guard let first = s.utf8.first, first != UInt8(ascii: "-"), first != UInt8(ascii: "."),
+              s.utf8.count <= 253 else { return false }
+        return s.utf8.allSatisfy { isLetter($0) || isDigit($0) || "-_.".utf8.contains($0) }
     }
 
     private static func onlyKeys(_ fields: Fields, _ known: [String],

@@ -23,14 +23,29 @@ struct FDRun: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fdrun",
         abstract: "Run a program with exactly the descriptors its YAML configuration names.",
+        usage: """
+            fdrun [--dry-run] [--env NAME=VALUE ...] EXECUTABLE [CONFIG]
+            fdrun --socket-activation [--dry-run] [--env NAME=VALUE ...] EXECUTABLE [CONFIG] [-- ARGUMENT ...]
+            """,
         discussion: """
             The configuration (CONFIG, or standard input) becomes the program's \
             argdata. Tags give it descriptors: !fd stdin|stdout|stderr|N (one fdrun \
             inherited), !file {path: P, mode: read|write|append|readwrite}, \
             !socket {bind: A} or {connect: A} with type: stream|dgram|seqpacket \
-            (A is /path, A.B.C.D:PORT or [IPV6]:PORT), and !executable. Untagged \
-            scalars follow YAML 1.2's core schema. The program gets no other \
-            descriptor, and an empty environment but for --env.
+            (A is /path, HOST:PORT or [IPV6]:PORT; HOST and PORT may be names, \
+            such as localhost:http-alt, resolved with getaddrinfo when the socket \
+            is opened), and !executable. Untagged scalars follow YAML 1.2's core \
+            schema. The program gets no other descriptor, and an empty environment \
+            but for --env.
+
+            With --socket-activation the program is started as systemd starts a \
+            socket-activated service (sd_listen_fds(3)): the configuration is a map \
+            whose keys are names and whose values are descriptors (name: !socket \
+            {bind: A}, !file or !fd); the program gets fdrun's standard input, \
+            output and error as 0, 1 and 2, the map's descriptors at 3, 4, ... in \
+            order, the ARGUMENTs after -- as its arguments (no argdata), and \
+            LISTEN_FDS, LISTEN_FDNAMES (the keys joined by :) and LISTEN_PID (its \
+            pid, which is fdrun's) in its environment.
 
             fdrun replaces itself with the program (as cloudabi-run did): its exit \
             status, or the signal that ended it, is the program's. Errors before the \
@@ -38,8 +53,11 @@ struct FDRun: ParsableCommand {
             nothing left open.
             """)
 
-    @Flag(help: "Print the plan (each descriptor and where it comes from, the argdata as YAML, its size) and start nothing.")
+    @Flag(help: "Print the plan (each descriptor and where it comes from, the argdata as YAML, its size, the environment) and start nothing.")
     var dryRun = false
+
+    @Flag(help: "Start the program with systemd's socket activation: CONFIG maps names to descriptors, which become 3, 4, ... with LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID; arguments after --.")
+    var socketActivation = false
 
     @Option(name: .customLong("env"),
             help: ArgumentHelp("Give the program an environment variable (repeatable).",
@@ -52,51 +70,62 @@ struct FDRun: ParsableCommand {
     @Argument(help: "The YAML configuration (default: standard input).")
     var config: String?
 
+    @Argument(parsing: .postTerminator,
+              help: ArgumentHelp("With --socket-activation, the program's arguments.",
+                                 valueName: "argument"))
+    var arguments: [String] = []
+
     func run() throws {
-        for v in environment {
-            guard let eq = v.firstIndex(of: "="), eq != v.startIndex, !v.utf8.contains(0) else {
-                throw Failure(message: "fdrun: --env \(quoted(v)): expected NAME=VALUE")
-            }
+        if let bad = environment.first(where: { !Program.Environment.isValidEntry($0) }) {
+            throw Failure(message: "fdrun: --env \(quoted(bad)): expected NAME=VALUE")
+        }
+        if !arguments.isEmpty && !socketActivation {
+            throw Failure(message: "fdrun: arguments after -- are for --socket-activation (without it the program's arguments are its argdata, the configuration)")
         }
         let file = config ?? "<stdin>"
         let plan: Plan
+        var entries: [(name: String, source: Int)] = []
         do {
-            plan = try Plan(parsing: try readConfig(), file: file)
+            plan = try Plan(parsing: try Plan.read(config), file: file)
+            if socketActivation { entries = try plan.activationEntries() }
         } catch let e as ConfigurationError {
             throw Failure(message: "\(e.location): error: \(e.message)")
+        } catch let e as ReadError {
+            throw Failure(message: "fdrun: " + e.message)
         }
         let program = try openProgram()
-        defer { close(program) }
+        defer { try? program.close() }
         do {
             if dryRun {
-                for source in plan.sources {
-                    if case .inherited(let n) = source.kind {
-                        try OpenedDescriptors.checkInherited(n, inherited, source.location)
-                    }
-                }
-                print(terminalSafe(plan.report(executable: executable, environment: environment)),
-                      terminator: "")
+                try printPlan(plan, entries)
                 return
             }
-            let opened = try OpenedDescriptors(plan, executable: FileDescriptor(rawValue: program),
-                                               inherited: inherited)
-            let argdata = plan.argdata(with: opened.descriptors)
-            let name = FilePath(executable).lastComponent?.string ?? executable
-            let options = Program.Options(name: name, environment: environment)
+            let opened = try OpenedDescriptors(plan, executable: program, inherited: inherited)
+            var launch = Program.Configuration(
+                .descriptor(program), environment: .custom(environment),
+                name: Executable.path(FilePath(executable)).defaultName)
+            var argdata: Argdata?
+            if socketActivation {
+                launch.arguments = .socketActivated(arguments, sockets: entries.map {
+                    ListeningSocket(name: $0.name, descriptor: opened.descriptors[$0.source])
+                }, standardIO: (.standardInput, .standardOutput, .standardError))
+            } else {
+                argdata = plan.argdata(with: opened.descriptors)
+                launch.arguments = .argdata(argdata!)
+            }
             let cannotStart = { (error: Errno) in
                 // opened closes its descriptors and socket files as it goes.
                 Failure(message: "fdrun: cannot start \(quoted(executable)): \(describe(error, argdata))")
             }
             do {
-                try Program.checkArguments(argdata: argdata, options: options)
+                try Program.checkArguments(launch)
             } catch {
                 throw cannotStart(error)
             }
             // Every check done: only now may an existing file be emptied.
             try opened.truncate()
             do {
-                try Program.exec(FileDescriptor(rawValue: program), argdata: argdata,
-                                 options: options)
+                try Program.exec(launch)
             } catch {
                 throw cannotStart(error)
             }
@@ -105,112 +134,68 @@ struct FDRun: ParsableCommand {
         }
     }
 
-    /// The configuration's bytes, at most one more than the limit (so that
-    /// a larger one is reported as such).
-    func readConfig() throws -> [UInt8] {
-        var fd: CInt = 0
-        if let config {
-            fd = open(config, O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else {
-                throw Failure(message: "fdrun: cannot open the configuration \(quoted(config)): \(Errno(rawValue: errno))")
+    /// `--dry-run`: the `!fd` numbers checked and the names resolved (the
+    /// dry run's only system calls besides the program's), then the plan.
+    func printPlan(_ plan: Plan, _ entries: [(name: String, source: Int)]) throws {
+        for source in plan.sources {
+            if case .inherited(let n) = source.kind {
+                try OpenedDescriptors.checkInherited(n, inherited, source.location)
             }
         }
-        defer { if config != nil { close(fd) } }
-        let limit = Limits().maximumInputBytes + 1
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while bytes.count < limit {
-            let n = chunk.withUnsafeMutableBytes {
-                read(fd, $0.baseAddress, min($0.count, limit - bytes.count))
-            }
-            if n == 0 { break }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw Failure(message: "fdrun: cannot read the configuration \(config.map(quoted) ?? "from standard input"): \(Errno(rawValue: errno))")
-            }
-            bytes += chunk[0..<n]
+        let resolved = try plan.resolvedNames()
+        let report: String
+        if socketActivation {
+            let sockets = entries.map { ListeningSocket(name: $0.name, descriptor: .standardInput) }
+            // fdrun's pid: the program keeps it (an exec).
+            let env = try? Program.Environment.custom(environment)
+                .entries(activating: sockets, pid: getpid())
+            report = plan.activationReport(
+                executable: executable, arguments: arguments, entries: entries,
+                environment: env ?? environment, resolved: resolved)
+        } else {
+            report = plan.report(executable: executable, environment: environment,
+                                 resolved: resolved)
         }
-        return bytes
+        print(terminalSafe(report), terminator: "")
     }
 
-    /// The program's descriptor: readable when it can be (so that
-    /// `!executable` gives the program something to read), else `O_PATH`.
-    ///
-    /// Never blocks: the path is first opened with `O_PATH` (which opens
-    /// nothing behind it) and must be a regular file, so a FIFO, socket or
-    /// device is refused before anything reads it. A readable program must
-    /// look executable (ELF, or `#!` naming an interpreter that exists), so
-    /// that a run which cannot start fails here, before any file is
-    /// emptied.
-    func openProgram() throws -> CInt {
+    /// The program's descriptor (``Program/openExecutable(at:)``), its
+    /// refusal as fdrun words it.
+    func openProgram() throws -> FileDescriptor {
         let shown = quoted(executable)
-        let oPath = Program.openPath
-        let probe = open(executable, oPath | O_CLOEXEC)
-        guard probe >= 0 else {
-            throw Failure(message: "fdrun: cannot open the program \(shown): \(Errno(rawValue: errno))")
-        }
-        defer { close(probe) }
-        var st = stat()
-        guard fstat(probe, &st) == 0 else {
-            throw Failure(message: "fdrun: cannot examine the program \(shown): \(Errno(rawValue: errno))")
-        }
-        switch st.st_mode & S_IFMT {
-        case S_IFREG: break
-        case S_IFDIR: throw Failure(message: "fdrun: the program \(shown) is a directory")
-        case S_IFIFO: throw Failure(message: "fdrun: the program \(shown) is a FIFO, not a regular file")
-        case S_IFSOCK: throw Failure(message: "fdrun: the program \(shown) is a socket, not a regular file")
-        default: throw Failure(message: "fdrun: the program \(shown) is a device, not a regular file")
-        }
-        // Reopened through the O_PATH descriptor: the same regular file,
-        // never a FIFO swapped in at the path meanwhile, so no O_NONBLOCK
-        // (the descriptor is `!executable`'s). Unreadable, or without
-        // /proc, the O_PATH descriptor serves, unchecked: execve decides.
-        var fd = open("/proc/self/fd/\(probe)", O_RDONLY | O_CLOEXEC)
-        if fd < 0 {
-            fd = fcntl(probe, F_DUPFD_CLOEXEC, 0)
-            guard fd >= 0 else {
-                throw Failure(message: "fdrun: cannot open the program \(shown): \(Errno(rawValue: errno))")
-            }
-            return fd
-        }
         do {
-            try checkFormat(fd)
+            return try Program.openExecutable(at: FilePath(executable))
         } catch {
-            close(fd)
-            throw error
-        }
-        return fd
-    }
-
-    /// Refuses a readable program that execve(2) would refuse with
-    /// ENOEXEC or ENOENT: neither ELF nor `#!`, or a `#!` whose
-    /// interpreter is missing.
-    func checkFormat(_ fd: CInt) throws {
-        var head = [UInt8](repeating: 0, count: 256)
-        let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        guard n >= 0 else {
-            throw Failure(message: "fdrun: cannot read the program \(quoted(executable)): \(Errno(rawValue: errno))")
-        }
-        let bytes = head[0..<n]
-        if bytes.starts(with: [0x7f, 0x45, 0x4c, 0x46]) { return }
-        guard bytes.starts(with: [0x23, 0x21]) else {
-            throw Failure(message: "fdrun: the program \(quoted(executable)) is not an executable (neither ELF nor #!): \(Errno.execFormatError)")
-        }
-        let line = bytes.dropFirst(2).prefix { $0 != 0x0a }
-        let interpreter = line.drop { $0 == 0x20 || $0 == 0x09 }.prefix { $0 != 0x20 && $0 != 0x09 }
-        let path = String(decoding: interpreter, as: UTF8.self)
-        guard !path.isEmpty, access(path, X_OK) == 0 else {
-            throw Failure(message: "fdrun: the program \(quoted(executable)) names the interpreter \(quoted(path)), which cannot be run: \(Errno(rawValue: path.isEmpty ? ENOEXEC : errno))")
+            switch error {
+            case .cannotOpen(let e):
+                throw Failure(message: "fdrun: cannot open the program \(shown): \(e)")
+            case .cannotExamine(let e):
+                throw Failure(message: "fdrun: cannot examine the program \(shown): \(e)")
+            case .notRegularFile(.directory):
+                throw Failure(message: "fdrun: the program \(shown) is a directory")
+            case .notRegularFile(.fifo):
+                throw Failure(message: "fdrun: the program \(shown) is a FIFO, not a regular file")
+            case .notRegularFile(.socket):
+                throw Failure(message: "fdrun: the program \(shown) is a socket, not a regular file")
+            case .notRegularFile(.device):
+                throw Failure(message: "fdrun: the program \(shown) is a device, not a regular file")
+            case .cannotRead(let e):
+                throw Failure(message: "fdrun: cannot read the program \(shown): \(e)")
+            case .unknownFormat:
+                throw Failure(message: "fdrun: the program \(shown) is not an executable (neither ELF nor #!): \(error.errno)")
+            case .interpreterCannotRun(let path, let e):
+                throw Failure(message: "fdrun: the program \(shown) names the interpreter \(quoted(path)), which cannot be run: \(e)")
+            }
         }
     }
 
-    func describe(_ error: any Error, _ argdata: Argdata) -> String {
-        guard let e = error as? Errno else { return "\(error)" }
-        if e == .argListTooLong {
-            let size = argdata.serialize().bytes.count
-            return "\(e) (the argdata, \(size) bytes, cannot travel as program arguments, or names too many descriptors)"
+    func describe(_ e: Errno, _ argdata: Argdata?) -> String {
+        guard e == .argListTooLong else { return "\(e)" }
+        guard let argdata else {
+            return "\(e) (the arguments and environment cannot travel, or name too many descriptors)"
         }
-        return "\(e)"
+        let size = argdata.serialize().bytes.count
+        return "\(e) (the argdata, \(size) bytes, cannot travel as program arguments, or names too many descriptors)"
     }
 }
 

@@ -17,8 +17,11 @@ import Testing
         ("a: !fle {path: x}", "cfg.yaml:1:4: error: unknown tag !fle"),
         ("a: !fd 900", "cfg.yaml:1:4: error: !fd 900: descriptor 900 is not open (fdrun did not inherit it)"),
         ("a: [1, 2", "cfg.yaml:2:1: error: did not find expected ',' or ']' while parsing a flow sequence"),
-        ("a: !socket {connect: \"localhost:80\"}",
-         "cfg.yaml:1:13: error: \"localhost:80\" is not a socket address: /path, A.B.C.D:PORT or [IPV6]:PORT"),
+        // A name is resolved when the socket is opened: the error is at the tag.
+        ("a: !socket {connect: \"localhost:no-such-service\"}",
+         "cfg.yaml:1:4: error: !socket connect localhost:no-such-service (stream): cannot resolve \"localhost:no-such-service\": Servname not supported for ai_socktype"),
+        ("a: !socket {connect: \"1.2.3.4:-1\"}",
+         "cfg.yaml:1:13: error: \"1.2.3.4:-1\" is not a socket address: /path, HOST:PORT or [IPV6]:PORT (HOST and PORT may be names)"),
         ("a: !socket {connect: /nonexistent/s.sock}",
          "cfg.yaml:1:4: error: !socket connect /nonexistent/s.sock (stream): cannot connect: No such file or directory"),
         ("a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"

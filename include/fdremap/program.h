@@ -59,8 +59,8 @@
  * child itself), it restores the caller's mask right before
  * execveat(), allocates nothing, and reports errors through memory
  * shared with the caller.  A spawn of 2,048 descriptors or more (within
- * RLIMIT_NOFILE, on a thread that may run on two CPUs or more, with
- * clone3) starts its child first, without CLONE_VFORK, on another of the
+ * RLIMIT_NOFILE, without PROGRAM_LISTEN_PID, on a thread that may run
+ * on two CPUs or more, with clone3) starts its child first, without CLONE_VFORK, on another of the
  * calling thread's CPUs: it shuffles while the caller runs the model,
  * then waits for the verdict, takes back the calling thread's CPU
  * affinity and execs, or exits when the model refused (the caller then
@@ -102,7 +102,8 @@
  * pa_name	argv[0]; NULL: the file name of execfd (from /proc/self/fd),
  *		or "program" when that is unknown.  Ignored with pa_argv.
  * pa_envp	the environment, a NULL-terminated array; NULL: empty.
- * pa_flags	PROGRAM_SETSID, PROGRAM_SETPGROUP, PROGRAM_CWDFD (below);
+ * pa_flags	PROGRAM_SETSID, PROGRAM_SETPGROUP, PROGRAM_CWDFD,
+ *		PROGRAM_LISTEN_PID (below);
  *		tests add PROGRAM_TEST_* hooks (fdremap/testing.h).
  * pa_closedby	if not NULL, receives how the child closed the descriptors
  *		it does not pass (PROGRAM_CLOSED_*), for tests.
@@ -128,6 +129,19 @@
  *		shuffle: it need not be passed and is not kept.
  * pa_pgroup	with PROGRAM_SETPGROUP, the process group to join:
  *		setpgid(0, pa_pgroup), 0 for a new group led by the child.
+ *
+ * PROGRAM_LISTEN_PID, for systemd's socket activation (sd_listen_fds(3):
+ * the program checks that LISTEN_PID is its own pid before it takes
+ * LISTEN_FDS descriptors from 3 up): the program's environment gets
+ * LISTEN_PID=<the program's pid>, at its end, and every entry of pa_envp
+ * named LISTEN_PID is left out.  Only the child knows its pid before
+ * execveat(), so the caller reserves the entry (ten digits, counted so by
+ * the E2BIG checks) in memory of its own and the child writes its
+ * getpid(2) into it; for program_exec_raw() that is the calling
+ * process's pid, which the program keeps.  pa_envp itself is never
+ * written.  The caller sets LISTEN_FDS and LISTEN_FDNAMES in pa_envp and
+ * passes fds = { 0, 1, 2, the sockets }: the launcher knows nothing else
+ * of the protocol.  Its one error of its own: ENOMEM.
  *
  * Errors of these options are the child's, reported as the others are,
  * before the new program runs (the child is reaped): from chdir(2) or
@@ -158,6 +172,7 @@ struct program_attr {
 #define	PROGRAM_SETSID		0x0100	/* a new session: setsid(2) */
 #define	PROGRAM_SETPGROUP	0x0200	/* join pa_pgroup: setpgid(2) */
 #define	PROGRAM_CWDFD		0x0400	/* pa_cwdfd is the working directory */
+#define	PROGRAM_LISTEN_PID	0x0800	/* LISTEN_PID=<its pid> in its environment */
 
 /* How the rest was closed (*pa_closedby). */
 #define	PROGRAM_CLOSED_CLOEXECRANGE	1	/* close_range(CLOSE_RANGE_CLOEXEC) */

@@ -22,6 +22,19 @@ public enum Executable: Sendable, Hashable {
     /// `/usr/local/bin:/usr/bin:/bin`; an empty entry is the working
     /// directory. Files that are not executable are skipped.
     case name(String)
+
+    /// The `argv[0]` a launch gives this executable when the
+    /// configuration names none: a path's last component (the path
+    /// itself when it has none), a name as it is; `nil` for a descriptor,
+    /// whose name the launcher reads from `/proc/self/fd` at the launch
+    /// (C's `pa_name` left `NULL`).
+    public var defaultName: String? {
+        switch self {
+        case .path(let p): return p.lastComponent?.string ?? p.string
+        case .name(let n): return n
+        case .descriptor: return nil
+        }
+    }
 }
 
 /// The program's arguments: an argdata tree, the CloudABI way, or plain
@@ -34,6 +47,12 @@ public enum Arguments: Sendable {
     /// as `descriptors[i]` of this process, for every `i`; no other.
     /// A string with a NUL inside is refused (`EINVAL`).
     case strings([String], descriptors: [FileDescriptor])
+    /// `argv[1...]` as these strings, `standardIO` as the program's 0, 1
+    /// and 2, the sockets at 3, 4, ..., and systemd's `LISTEN_FDS`,
+    /// `LISTEN_FDNAMES` and `LISTEN_PID` in its environment: see
+    /// ``socketActivation(_:sockets:standardIO:)``, the short way to
+    /// write it.
+    case socketActivated([String], sockets: [ListeningSocket], standardIO: StandardIO)
 }
 
 extension Arguments: ExpressibleByArrayLiteral {
@@ -84,6 +103,17 @@ extension Program {
             Environment(.custom(entries))
         }
 
+        /// Whether `entry` is a variable as ``custom(_:)-([String])`` takes it:
+        /// `NAME=value` with a name that is not empty, and no NUL
+        /// anywhere. A launch refuses any other with `EINVAL`.
+        public static func isValidEntry(_ entry: String) -> Bool {
+            isValidEntry(Array(entry.utf8))
+        }
+
+        static func isValidEntry(_ b: [UInt8]) -> Bool {
+            !b.contains(0) && (b.firstIndex(of: UInt8(ascii: "=")) ?? 0) > 0
+        }
+
         /// This environment with `changes`: a value sets its variable,
         /// `nil` removes it.
         public func updating(_ changes: [String: String?]) -> Environment {
@@ -106,9 +136,7 @@ extension Program {
             case .custom(let list):
                 entries = try list.map { s throws(Errno) in
                     let b = Array(s.utf8)
-                    guard !b.contains(0), b.contains(UInt8(ascii: "=")) else {
-                        throw .invalidArgument
-                    }
+                    guard Self.isValidEntry(b) else { throw .invalidArgument }
                     return b
                 }
             }
@@ -234,6 +262,22 @@ extension Program {
         try LaunchRequest(configuration).run(pid: nil, pidfd: nil)
         fatalError("program_exec_raw returned without an error")
     }
+
+    /// Checks, without opening or starting anything, that a launch of
+    /// `configuration` would pass the argument checks (C's
+    /// `program_args_fit`): for a caller that must know before a side
+    /// effect it cannot undo, as `fdrun` does before it empties a file.
+    ///
+    /// A program named by a descriptor is counted with the longest file
+    /// name; socket activation's `LISTEN_PID` with ten digits.
+    ///
+    /// - Throws: `E2BIG` when the arguments and environment cannot
+    ///   travel, as a launch would decide on this machine now; `EINVAL`
+    ///   as ``spawn(_:)`` (a NUL inside a string, a bad environment
+    ///   entry or socket name).
+    public static func checkArguments(_ configuration: Configuration) throws(Errno) {
+        try LaunchRequest(configuration, opening: false).checkFits()
+    }
 }
 
 /// A launch in the form C takes: the executable open, the data or the
@@ -249,8 +293,12 @@ struct LaunchRequest {
     var cwdPath: [UInt8]?
     var cwdfd: CInt?
     var group: Program.ProcessGroup?
+    /// Socket activation: the child writes `LISTEN_PID`.
+    var listenPID = false
 
-    init(_ c: Program.Configuration) throws(Errno) {
+    /// The request of `c`; `opening`: the executable opened (or found in
+    /// `PATH`), else left at -1, for ``checkFits()``.
+    init(_ c: Program.Configuration, opening: Bool = true) throws(Errno) {
         env = try c.environment.resolved()
         if let n = c.name { name = try checked(n) }
         switch c.arguments {
@@ -261,6 +309,12 @@ struct LaunchRequest {
         case .strings(let strings, let descriptors):
             argv = try strings.map { s throws(Errno) in try checked(s) }
             fds = descriptors.map(\.rawValue)
+        case .socketActivated(let strings, let sockets, let io):
+            argv = try strings.map { s throws(Errno) in try checked(s) }
+            fds = [io.input, io.output, io.error].map(\.rawValue)
+                + sockets.map(\.descriptor.rawValue)
+            env = try Program.Environment.activated(env, sockets)
+            listenPID = true
         }
         switch c.workingDirectory {
         case .path(let p)?: cwdPath = try checked(p.string)
@@ -268,18 +322,39 @@ struct LaunchRequest {
         case nil: break
         }
         group = c.processGroup
+        if name == nil, let n = c.executable.defaultName { name = try checked(n) }
         switch c.executable {
         case .descriptor(let d):
             execfd = d.rawValue
-        case .path(let p):
-            if name == nil { name = Array((p.lastComponent?.string ?? p.string).utf8) }
-            execfd = try Program.openExecutable(p)
+        case .path(let p) where opening:
+            execfd = try Program.openPathOnly(p)
             ownsExec = true
-        case .name(let n):
-            if name == nil { name = try checked(n) }
+        case .name(let n) where opening:
             execfd = try searchPath(n, env: env)
             ownsExec = true
+        case .path, .name:
+            break
         }
+    }
+
+    /// Whether the request's strings fit (`program_args_fit`), counted as
+    /// the launch will count them; E2BIG if not.
+    func checkFits() throws(Errno) {
+        // A plain vector goes NUL-joined as the data, argv[0] first, with
+        // a name of "" (program.h); an unknown argv[0] as the longest.
+        let bytes = argv.map { v in
+            ([name ?? Array(repeating: UInt8(ascii: "x"), count: Int(NAME_MAX))] + v)
+                .joined(separator: [0]).map { $0 }
+        } ?? data
+        let vectorName: [UInt8]? = argv == nil ? name : []
+        // PROGRAM_LISTEN_PID's entry at its longest (host_listen.c).
+        let all = listenPID ? env + [Array("LISTEN_PID=0000000000".utf8)] : env
+        let error = CStrings(all).withPointers { envp in
+            withOptionalBytes(vectorName) { namep in
+                bytes.withUnsafeBytes { program_args_fit($0.baseAddress, $0.count, namep, envp) }
+            }
+        }
+        guard error == 0 else { throw Errno(rawValue: error) }
     }
 
     /// The argdata form of `Program.spawn(_:argdata:options:)`: the tree
@@ -311,6 +386,7 @@ struct LaunchRequest {
         case nil: break
         }
         if cwdfd != nil { flags |= UInt32(PROGRAM_CWDFD) }
+        if listenPID { flags |= UInt32(PROGRAM_LISTEN_PID) }
         let envs = CStrings(env), args = CStrings(vector ?? [])
         let error = envs.withPointers { envp in
             args.withPointers { argvp in

@@ -108,8 +108,9 @@ extension Program {
     /// let end = try await run.wait()
     /// ```
     ///
-    /// - Throws: `EINVAL` for argdata arguments or a `descriptor` out of
-    ///   the list; `pipe2`'s errors (`EMFILE`, `ENFILE`); the errors of
+    /// - Throws: `EINVAL` for arguments that are not
+    ///   ``Arguments/strings(_:descriptors:)`` (argdata, socket
+    ///   activation) or a `descriptor` out of the list; `pipe2`'s errors (`EMFILE`, `ENFILE`); the errors of
     ///   ``spawn(_:)``, with the pipe closed again.
     public static func spawnWithOutput(_ configuration: Configuration,
                                        at descriptor: Int = 1) throws(Errno) -> (Execution, OutputBytes) {

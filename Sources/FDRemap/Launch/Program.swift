@@ -60,7 +60,7 @@ public enum Program {
     /// - Throws: The open's errors (`ENOENT`, ...), and those above.
     public static func spawn(_ executable: FilePath, argdata: Argdata = .null,
                              options: Options = Options()) throws(Errno) -> ChildProcess {
-        let fd = try openExecutable(executable)
+        let fd = try openPathOnly(executable)
         defer { close(fd) }
         return try spawn(FileDescriptor(rawValue: fd), argdata: argdata,
                          options: options.named(after: executable))
@@ -90,7 +90,7 @@ public enum Program {
     ///   this process and its descriptors as they were.
     public static func exec(_ executable: FilePath, argdata: Argdata = .null,
                             options: Options = Options()) throws(Errno) -> Never {
-        let fd = try openExecutable(executable)
+        let fd = try openPathOnly(executable)
         defer { close(fd) }
         try exec(FileDescriptor(rawValue: fd), argdata: argdata,
                  options: options.named(after: executable))
@@ -116,20 +116,16 @@ public enum Program {
     ///   vector, as a launch would decide on this machine now.
     public static func checkArguments(argdata: Argdata,
                                       options: Options = Options()) throws(Errno) {
-        let bytes = argdata.serialize().bytes
-        let env = try CStrings(checking: options.environment)
-        let error = env.withPointers { envp in
-            withOptionalCString(options.name) { name in
-                bytes.withUnsafeBytes { program_args_fit($0.baseAddress, $0.count, name, envp) }
-            }
-        }
-        guard error == 0 else { throw Errno(rawValue: error) }
+        // No executable is needed to count: the request's own check.
+        try LaunchRequest(FileDescriptor(rawValue: -1), argdata, options).checkFits()
     }
 
     /// Linux's `O_PATH`, from the C headers (Swift's Glibc lacks it).
     package static let openPath: CInt = fdr_swift_o_path()
 
-    static func openExecutable(_ path: FilePath) throws(Errno) -> CInt {
+    /// `path` opened with `O_PATH` for a launch (execute permission is
+    /// enough); no check of its kind or format.
+    static func openPathOnly(_ path: FilePath) throws(Errno) -> CInt {
         let fd = path.withPlatformString { open($0, openPath | O_CLOEXEC) }
         guard fd >= 0 else { throw Errno(rawValue: errno) }
         return fd
@@ -148,16 +144,9 @@ extension Program.Options {
     /// These options, named after the file at `path` when unnamed.
     fileprivate func named(after path: FilePath) -> Self {
         var o = self
-        if o.name == nil { o.name = path.lastComponent?.string ?? path.string }
+        if o.name == nil { o.name = Executable.path(path).defaultName }
         return o
     }
-}
-
-/// `body` with `string` as a C string, or with nil.
-private func withOptionalCString<R>(_ string: String?,
-                                    _ body: (UnsafePointer<CChar>?) -> R) -> R {
-    guard let string else { return body(nil) }
-    return string.withCString { body($0) }
 }
 
 /// Strings as one buffer of NUL-terminated C strings and a NULL-ended
@@ -173,13 +162,6 @@ struct CStrings {
             buffer.append(contentsOf: s.map { CChar(bitPattern: $0) })
             buffer.append(0)
         }
-    }
-
-    /// `NAME=value` strings, refused (`EINVAL`) with a NUL inside.
-    init(checking strings: [String]) throws(Errno) {
-        let bytes = strings.map { Array($0.utf8) }
-        guard !bytes.contains(where: { $0.contains(0) }) else { throw .invalidArgument }
-        self.init(bytes)
     }
 
     func withPointers<R>(_ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
