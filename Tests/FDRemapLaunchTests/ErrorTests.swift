@@ -57,7 +57,7 @@ enum ErrorCase: String, CaseIterable, Codable, Sendable {
     case ebadfExecReadWrite
     case e2bigData, e2bigFdslen, e2bigFdslenMedium, e2bigFdslenLong, e2bigSizeMax, e2bigHugeArgdata, e2bigString, e2bigEnvironment, e2bigTotal
     case efaultData, efaultFds, efaultNullData
-    case emfileOverLimit, emfileNoRoomForTemporary
+    case emfileOverLimit
     case orderE2bigBeforeEfault, orderEfaultDataBeforeFds
     case orderEfaultBeforeExecfd, orderEbadfFdsBeforeExecfd
     case orderModelBeforeArguments, orderArgumentsBeforeEmfile
@@ -108,6 +108,10 @@ enum ErrorCase: String, CaseIterable, Codable, Sendable {
         case .e2bigFdslen:
             // More descriptors than the highest open one (below 1000 here)
             // allows, and a short list (read before the table).
+            let table = tableSnapshot()
+            if let high = table.keys.max(), high >= 1023 {
+                Issue.record("descriptor \(high) is open: \(table.filter { $0.key >= 1000 })")
+            }
             let fds = [Int32](repeating: m, count: 1024)
             return (E2BIG, cleanly { spawnRaw(probe, [], fds).error })
         case .e2bigFdslenMedium:
@@ -174,15 +178,6 @@ enum ErrorCase: String, CaseIterable, Codable, Sendable {
             setSoftLimit(RLIMIT_NOFILE, 50)
             let fds = [Int32](repeating: m, count: 60)
             return (EMFILE, cleanly { spawnRaw(probe, [], fds).error })
-        case .emfileNoRoomForTemporary:
-            // Swapping 0 and 1 needs one temporary; the table is full.
-            while FileID(fd: 0) == nil || FileID(fd: 1) == nil {
-                o.adopt(Glibc.open("/dev/null", O_RDONLY))
-            }
-            setSoftLimit(RLIMIT_NOFILE, rlim_t(tableSnapshot().keys.max()! + 8))
-            let filler = Opened()
-            while filler.adoptIfOpen(Glibc.open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
-            return (EMFILE, cleanly { spawnRaw(probe, [], [1, 0]).error })
         case .orderE2bigBeforeEfault:
             let page = unreadablePage()
             return (E2BIG, cleanly {
@@ -230,6 +225,14 @@ extension Opened {
     }
 }
 
+/// The numbers of the probe's "fill ..." line (see its fill command).
+private func fillReport(_ r: ProbeReport) -> [Int]? {
+    guard let line = r.text.split(separator: "\n").first(where: { $0.hasPrefix("fill ") })
+    else { return nil }
+    let w = line.split(separator: " ").dropFirst().compactMap { Int($0) }
+    return w.count == 8 ? w : nil
+}
+
 @Suite struct ErrorTests {
     @Test(arguments: ErrorCase.allCases)
     func failsCleanly(_ c: ErrorCase) async {
@@ -269,52 +272,47 @@ extension Opened {
         }
     }
 
+    /// A table with no free number at or above the targets: a swap,
+    /// which needs a temporary, is EMFILE, with the table as it was and
+    /// no child. Run in the probe, a one-threaded C process: in a Swift
+    /// process the runtime's and the test library's threads open and
+    /// close descriptors meanwhile (a number freed lets the launch
+    /// succeed; Dispatch, denied its eventfd, once ended the process
+    /// with SIGILL).
+    @Test func noNumberForATemporaryIsEmfile() throws {
+        let o = Opened()
+        let m = o.memfd()
+        let (s, r) = runProbe([m], report: m, command: ["fill", "0", "swap"], checkPid: false)
+        guard s.error == 0 else { return }
+        let w = try #require(fillReport(r), "no fill report: \(r.text)").map { Int32($0) }
+        #expect(w.count == 8 && w[0] == EMFILE, "\(r.text)")
+        #expect(w.count == 8 && w[1] == 1, "the table changed")
+        #expect(w.count == 8 && w[2] == 1, "a child was left behind")
+    }
+
     /// A cycle, or the executable among the numbers to be overwritten,
     /// needs one free number at or above the targets, wherever the
-    /// sources are: here the sources sit at the top of RLIMIT_NOFILE and
-    /// exactly one number of the whole table is free.
-    @Test(arguments: [false, true])
-    func oneFreeNumberAboveTheTargetsIsEnough(executableIsATarget: Bool) async {
-        await #expect(processExitsWith: .success) { [executableIsATarget = executableIsATarget as Bool] in
-            let o = Opened()
-            let a = o.memfd(), b = o.memfd(), m = o.memfd()
-            let probe = o.open(Probe.path)
-            // No force unwraps here: this body once ended in SIGILL in
-            // CI (a trap, not reproduced); a broken assumption now says
-            // which one it was.
-            guard let highest = tableSnapshot().keys.max() else {
-                Issue.record("/proc/self/fd listed nothing")
-                return
-            }
-            let limit = highest + 16
-            setSoftLimit(RLIMIT_NOFILE, rlim_t(limit))
-            let top = o.dup(m, atLeast: limit - 1)
-            #expect(top == limit - 1)
-            var fds: [Int32]
-            if executableIsATarget {
-                fds = [Int32](repeating: top, count: Int(probe) + 1)
-            } else {
-                fds = [Int32](repeating: top, count: Int(b) + 1)
-                fds[Int(a)] = b
-                fds[Int(b)] = a
-            }
-            let filler = Opened()
-            var fillers: [Int32] = []
-            while case let f = Glibc.open("/dev/null", O_RDONLY | O_CLOEXEC), f >= 0 {
-                fillers.append(filler.adopt(f))
-            }
-            guard let spare = fillers.first(where: { $0 >= Int32(fds.count) }),
-                  let k = fds.firstIndex(of: top) else {
-                Issue.record("no free number at or above \(fds.count) below \(limit): \(tableSnapshot().keys.sorted())")
-                return
-            }
-            filler.close(spare)
-            let s = spawnRaw(probe, data(["report", "\(k)"]), fds)
-            #expect(s.error == 0)
-            guard s.error == 0 else { return }
-            reap(s.pid)
-            expectTable(ProbeReport(Probe.read(m)), sources: fds.map { FileID(fd: $0) })
+    /// sources are: the probe puts them at the top of RLIMIT_NOFILE and
+    /// leaves exactly one number of its whole table free (in a process
+    /// of one thread, for the reasons above), then launches itself to
+    /// report its table.
+    @Test(arguments: ["cycle", "target"])
+    func oneFreeNumberAboveTheTargetsIsEnough(_ mode: String) throws {
+        let o = Opened()
+        let m = o.memfd(), x = o.memfd(), y = o.memfd()
+        let (s, r) = runProbe([m, x, y], report: m, command: ["fill", "0", mode],
+                              checkPid: false)
+        guard s.error == 0 else { return }
+        let w = try #require(fillReport(r), "no fill report: \(r.text)")
+        try #require(w.count == 8, "\(r.text)")
+        #expect(w[0] == 0 && w[3] == 0, "launch \(w[0]), status \(w[3])")
+        let (n, a, b) = (w[4], w[6], w[7])
+        var sources = [FileID?](repeating: FileID(fd: m), count: n)
+        if mode == "cycle" {
+            sources[a] = FileID(fd: y)      // the probe's b is a copy of its 2
+            sources[b] = FileID(fd: x)      // and its a of its 1
         }
+        expectTable(r, sources: sources)
     }
 
     /// A copy-in that fails (as if the memory were unreadable) is EFAULT.

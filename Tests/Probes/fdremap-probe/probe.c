@@ -50,6 +50,22 @@
  *				R, SAME telling whether the working
  *				directory, the mask, the table and the thread
  *				count stayed as they were
+ *	fill R MODE		in this one-threaded process, where nothing
+ *				else opens or closes a descriptor meanwhile:
+ *				lower RLIMIT_NOFILE to the highest open
+ *				descriptor + 16 and fill the table, then
+ *				spawn itself, data "report K".  MODE "swap":
+ *				fds {1, 0} (0 is R, 1 /dev/null), which needs
+ *				a temporary and finds no number for it.
+ *				MODE "cycle": T = copy of R at the limit's
+ *				top, A and B copies of descriptors 1 and 2,
+ *				fds T... with A and B swapped, one number
+ *				above them left free.  MODE "target": fds
+ *				T... as long as the executable's number + 1
+ *				(it must move), one number free.  Reports
+ *				"fill ERROR SAME NOCHILD STATUS N K A B",
+ *				SAME and NOCHILD telling that the table is
+ *				as before and no child is left (for "swap")
  *	execrace R N ROUNDS	as a child subreaper, ROUNDS times: fork a
  *				process whose second thread spawns /bin/true
  *				with N descriptors over and over while its
@@ -718,6 +734,121 @@ cmd_execattr(char **param)
 	return (0);
 }
 
+/* fill: the highest open descriptor below 4096. */
+static int
+fill_highest(void)
+{
+	int fd, highest = -1;
+
+	for (fd = 0; fd < 4096; fd++)
+		if (fcntl(fd, F_GETFD) != -1)
+			highest = fd;
+	return (highest);
+}
+
+/*
+ * fill: the table below limit as (descriptor flags, device, inode)
+ * triples, read without opening anything (the table may be full).
+ */
+static uint64_t *
+fill_snapshot(int limit)
+{
+	uint64_t *t = calloc((size_t)limit * 3, sizeof(*t));
+	struct stat st;
+	int fd, fl;
+
+	for (fd = 0; t != NULL && fd < limit; fd++) {
+		fl = fcntl(fd, F_GETFD);
+		t[3 * fd] = (uint64_t)(int64_t)fl;
+		if (fl != -1 && fstat(fd, &st) == 0) {
+			t[3 * fd + 1] = (uint64_t)st.st_dev;
+			t[3 * fd + 2] = (uint64_t)st.st_ino;
+		}
+	}
+	return (t);
+}
+
+static int
+cmd_fill(char **param)
+{
+	static int fds[4096], fillers[4096];
+	struct out o = { 0 };
+	struct rlimit rl;
+	const char *mode = param[2];
+	char data[32];
+	uint64_t *tb, *ta;
+	int report = atoi(param[1]), execfd, top, a = -1, b = -1, n, k, i;
+	int nfill = 0, len, error, same = 1, nochild = 1, status = -1, limit;
+	pid_t pid;
+
+	if (strcmp(mode, "swap") == 0) {
+		while (fcntl(1, F_GETFD) == -1)
+			if (open("/dev/null", O_RDONLY) == -1)
+				return (2);
+	} else if (strcmp(mode, "cycle") == 0) {
+		a = fcntl(1, F_DUPFD_CLOEXEC, 3);
+		b = fcntl(2, F_DUPFD_CLOEXEC, 3);
+	}
+	/* After A and B: in "cycle" the executable is no target. */
+	execfd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (execfd == -1)
+		return (2);
+	limit = fill_highest() + 16;
+	rl.rlim_cur = (rlim_t)limit;
+	rl.rlim_max = RLIM_INFINITY;
+	(void)getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = (rlim_t)limit;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return (2);
+	top = fcntl(report, F_DUPFD_CLOEXEC, limit - 1);
+	if (strcmp(mode, "swap") == 0) {
+		fds[0] = 1;
+		fds[1] = 0;
+		n = 2;
+		k = 1;
+	} else {
+		n = strcmp(mode, "cycle") == 0 ? (a > b ? a : b) + 1 :
+		    execfd + 1;
+		for (i = 0; i < n; i++)
+			fds[i] = top;
+		if (strcmp(mode, "cycle") == 0) {
+			fds[a] = b;
+			fds[b] = a;
+		}
+		k = n - 1;
+		while (fds[k] != top)
+			k--;
+	}
+	while (nfill < 4096 &&
+	    (fillers[nfill] = open("/dev/null", O_RDONLY | O_CLOEXEC)) != -1)
+		nfill++;
+	if (strcmp(mode, "swap") != 0) {
+		for (i = 0; i < nfill && fillers[i] < n; i++)
+			;
+		if (i == nfill)
+			return (3);	/* no filler at or above n */
+		(void)close(fillers[i]);
+	}
+	len = snprintf(data, sizeof(data), "report%c%d", '\0', k);
+	tb = fill_snapshot(limit);
+	error = program_spawn_raw(execfd, data, (size_t)len, fds, (size_t)n,
+	    NULL, &pid);
+	if (error == 0)
+		(void)waitpid(pid, &status, 0);
+	ta = fill_snapshot(limit);
+	same = tb != NULL && ta != NULL &&
+	    memcmp(tb, ta, (size_t)limit * 3 * sizeof(*tb)) == 0;
+	free(tb);
+	free(ta);
+	nochild = waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD;
+	for (i = 0; i < nfill; i++)
+		(void)close(fillers[i]);
+	out_printf(&o, "fill %d %d %d %d %d %d %d %d\n", error, same, nochild,
+	    status, n, k, a, b);
+	out_flush(&o, report);
+	return (0);
+}
+
 /* execrace: the launching thread, until the process execs. */
 static int race_n, race_started;
 
@@ -890,6 +1021,8 @@ main(int argc, char **argv)
 		return (cmd_execfail(param));
 	if (n >= 5 && strcmp(param[0], "sigexec") == 0)
 		return (cmd_sigexec(param));
+	if (n >= 3 && strcmp(param[0], "fill") == 0)
+		return (cmd_fill(param));
 	if (n >= 3 && strcmp(param[0], "execattr") == 0)
 		return (cmd_execattr(param));
 	if (n >= 4 && strcmp(param[0], "execrace") == 0)
