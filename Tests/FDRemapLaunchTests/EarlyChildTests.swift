@@ -99,9 +99,7 @@ enum EarlyErrorCase: String, CaseIterable, Codable, Sendable {
     @Test(arguments: EarlyErrorCase.allCases)
     func failsCleanly(_ c: EarlyErrorCase) async {
         await #expect(processExitsWith: .success) { [c = c as EarlyErrorCase] in
-            let (expected, got) = c.run()
-            #expect(got == expected,
-                    "\(c): \(String(cString: strerror(got))), not \(String(cString: strerror(expected)))")
+            expectError(c.run(), of: c.rawValue)
         }
     }
 
@@ -114,26 +112,13 @@ enum EarlyErrorCase: String, CaseIterable, Codable, Sendable {
             let o = Opened()
             let fds = longList(o, count: 2500, files: 10, seed: 3)
             let probe = o.open(Probe.path)
-            var k: UInt64 = 1
-            while true {
-                fdr_fail_arm(FDR_FAIL_MALLOC, k)
-                let before = tableSnapshot()
-                let s = spawnRaw(probe, data(["countfds"]), fds)
-                let fired = fdr_fail_fired(FDR_FAIL_MALLOC) != 0
-                fdr_fail_arm(FDR_FAIL_MALLOC, 0)
-                if !fired {
-                    #expect(s.error == 0)
-                    if s.error == 0 {
-                        #expect(exitCode(reap(s.pid)) == Int32(fds.count % 256))
-                    }
-                    break
-                }
-                #expect(s.error == ENOMEM, "allocation \(k)")
-                #expect(tableSnapshot() == before, "allocation \(k)")
-                #expect(hasNoChildren(), "allocation \(k)")
-                k += 1
+            let (s, failures) = launchFailingEachAllocation {
+                spawnRaw(probe, data(["countfds"]), fds)
             }
-            #expect(k > 5, "a launch allocates several times")
+            if s.error == 0 {
+                #expect(exitCode(reap(s.pid)) == Int32(fds.count % 256))
+            }
+            #expect(failures > 5, "a launch allocates several times")
         }
     }
 

@@ -225,6 +225,39 @@ extension Opened {
     }
 }
 
+/// Runs `launch` with its first, second, ... allocation failing
+/// (`FDR_FAIL_MALLOC`) until one runs with none failing: each failing
+/// launch must be ENOMEM and leave the table and no child behind; the
+/// last must succeed. Returns it and how many allocations failed.
+func launchFailingEachAllocation(_ launch: () -> Spawned,
+                                 sourceLocation: SourceLocation = #_sourceLocation)
+    -> (Spawned, UInt64) {
+    var k: UInt64 = 1
+    while true {
+        fdr_fail_arm(FDR_FAIL_MALLOC, k)
+        let before = tableSnapshot()
+        let s = launch()
+        let fired = fdr_fail_fired(FDR_FAIL_MALLOC) != 0
+        fdr_fail_arm(FDR_FAIL_MALLOC, 0)
+        if !fired {
+            #expect(s.error == 0, sourceLocation: sourceLocation)
+            return (s, k - 1)
+        }
+        #expect(s.error == ENOMEM, "allocation \(k)", sourceLocation: sourceLocation)
+        #expect(tableSnapshot() == before, "allocation \(k)", sourceLocation: sourceLocation)
+        #expect(hasNoChildren(), "allocation \(k)", sourceLocation: sourceLocation)
+        k += 1
+    }
+}
+
+/// Checks that an error case gave the error it expects.
+func expectError(_ result: (expected: Int32, got: Int32), of c: some CustomStringConvertible,
+                 sourceLocation: SourceLocation = #_sourceLocation) {
+    #expect(result.got == result.expected,
+            "\(c): \(String(cString: strerror(result.got))), not \(String(cString: strerror(result.expected)))",
+            sourceLocation: sourceLocation)
+}
+
 /// The numbers of the probe's "fill ..." line (see its fill command).
 private func fillReport(_ r: ProbeReport) -> [Int]? {
     guard let line = r.text.split(separator: "\n").first(where: { $0.hasPrefix("fill ") })
@@ -237,9 +270,7 @@ private func fillReport(_ r: ProbeReport) -> [Int]? {
     @Test(arguments: ErrorCase.allCases)
     func failsCleanly(_ c: ErrorCase) async {
         await #expect(processExitsWith: .success) { [c = c as ErrorCase] in
-            let (expected, got) = c.run()
-            #expect(got == expected,
-                    "\(c): \(String(cString: strerror(got))), not \(String(cString: strerror(expected)))")
+            expectError(c.run(), of: c.rawValue)
         }
     }
 
@@ -251,24 +282,11 @@ private func fillReport(_ r: ProbeReport) -> [Int]? {
             let m = o.memfd(), a = o.memfd()
             let probe = o.open(Probe.path)
             let fds = [a, m, a, m]
-            var k: UInt64 = 1
-            while true {
-                fdr_fail_arm(FDR_FAIL_MALLOC, k)
-                let before = tableSnapshot()
-                let s = spawnRaw(probe, data(["report", "1"]), fds)
-                let fired = fdr_fail_fired(FDR_FAIL_MALLOC) != 0
-                fdr_fail_arm(FDR_FAIL_MALLOC, 0)
-                if !fired {
-                    #expect(s.error == 0)
-                    if s.error == 0 { reap(s.pid) }
-                    break
-                }
-                #expect(s.error == ENOMEM, "allocation \(k)")
-                #expect(tableSnapshot() == before, "allocation \(k)")
-                #expect(hasNoChildren(), "allocation \(k)")
-                k += 1
+            let (s, failures) = launchFailingEachAllocation {
+                spawnRaw(probe, data(["report", "1"]), fds)
             }
-            #expect(k > 5, "a launch allocates several times")
+            if s.error == 0 { reap(s.pid) }
+            #expect(failures > 5, "a launch allocates several times")
         }
     }
 
