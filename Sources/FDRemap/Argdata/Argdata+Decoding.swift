@@ -3,9 +3,10 @@ import SystemPackage
 extension Argdata {
     /// Decodes serialised argdata whose descriptor `i` is `fds[i]`.
     ///
-    /// The bytes are read in Swift, without recursion, by the rules the
-    /// C library's getters and iterators check (the tests hold the two
-    /// to the same answers). Throws `EINVAL` for malformed input (a bad
+    /// The bytes are read in Swift, without recursion and without a call
+    /// into C, by the rules the C library's getters and iterators
+    /// (`argdata_get_*`, `argdata_map_iterate`, `argdata_seq_iterate`)
+    /// check; the tests hold the two to the same answers. Throws `EINVAL` for malformed input (a bad
     /// tag, length or sub-field, a malformed map or sequence anywhere in
     /// the tree), `EILSEQ` for a string that is not UTF-8, `ERANGE` for
     /// an integer or timestamp beyond 128 bits, `E2BIG` for nesting

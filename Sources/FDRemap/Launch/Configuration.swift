@@ -219,6 +219,9 @@ extension Program {
 
     /// Starts the program of `configuration` as a child process.
     ///
+    /// One call into C's `program_spawn_raw`, with the configuration as
+    /// its `program_attr`.
+    ///
     /// - Returns: The child, to wait for (or to drop: it is then reaped
     ///   in the background when it ends, never killed).
     /// - Throws: `EINVAL` for a NUL inside a string (an argument, the
@@ -252,7 +255,7 @@ extension Program {
     }
 
     /// Replaces this process (its ID stays) with the program of
-    /// `configuration`.
+    /// `configuration`: one call into C's `program_exec_raw`.
     ///
     /// - Throws: As ``spawn(_:)``, with this process and its descriptors
     ///   as they were; `EINVAL` for a ``Configuration/processGroup`` (it could not

@@ -86,9 +86,10 @@ public struct Execution: Sendable {
     /// Runs `steps` on the child, as a cancelled wait does, and returns
     /// once the child has exited (it is not reaped: wait for it).
     ///
-    /// Each step sends its signal and gives the child its duration to
-    /// exit; after the last, `SIGKILL`. Cancelling the calling task does
-    /// not cut the sequence short.
+    /// Each step sends its signal through the child's pidfd (C's
+    /// `program_kill`) and gives the child its duration to exit, watched
+    /// by `program_watch`; after the last, `SIGKILL`. Cancelling the
+    /// calling task does not cut the sequence short.
     ///
     /// - Throws: What ``wait(teardown:)`` throws when the exit cannot be
     ///   watched.

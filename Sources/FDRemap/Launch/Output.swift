@@ -136,7 +136,9 @@ extension Program {
     /// Runs the program of `configuration` to its end and collects what
     /// it writes to its descriptor `descriptor`, at most `limit` bytes
     /// (as swift-subprocess's `.bytes(limit:)`): more is read and
-    /// dropped, never left to block the program.
+    /// dropped, never left to block the program. The launch is
+    /// ``spawnWithOutput(_:at:)``'s (`pipe2`, then C's
+    /// `program_spawn_raw`).
     ///
     /// ```swift
     /// let out = try await Program.output(

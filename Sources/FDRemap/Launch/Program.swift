@@ -47,7 +47,9 @@ public enum Program {
         }
     }
 
-    /// Starts the program at `executable` as a child process.
+    /// Starts the program at `executable` as a child process (C's
+    /// `program_spawn_raw`, with the tree serialised as `argdata_serialize`
+    /// writes it).
     ///
     /// - Parameters:
     ///   - executable: The program's path; it is opened with `O_PATH`
@@ -66,7 +68,8 @@ public enum Program {
                          options: options.named(after: executable))
     }
 
-    /// Starts the program open at `executable` as a child process.
+    /// Starts the program open at `executable` as a child process (C's
+    /// `program_spawn_raw`).
     ///
     /// - Parameters:
     ///   - executable: A descriptor of the program, open for reading or
@@ -84,7 +87,8 @@ public enum Program {
     }
 
     /// Replaces this process (its ID stays) with the program at
-    /// `executable`.  Other threads end when the program starts.
+    /// `executable` (C's `program_exec_raw`).  Other threads end when the
+    /// program starts.
     ///
     /// - Throws: As `spawn` with a path does, with
     ///   this process and its descriptors as they were.
@@ -96,7 +100,8 @@ public enum Program {
                  options: options.named(after: executable))
     }
 
-    /// Replaces this process with the program open at `executable`.
+    /// Replaces this process with the program open at `executable` (C's
+    /// `program_exec_raw`).
     ///
     /// - Throws: As `spawn` with a descriptor does,
     ///   with this process and its descriptors as they were.
@@ -107,7 +112,8 @@ public enum Program {
     }
 
     /// Checks, without starting anything, that a launch with `argdata`
-    /// and `options` would pass the argument checks: for a caller that
+    /// and `options` would pass the argument checks (C's
+    /// `program_args_fit`): for a caller that
     /// must know before a side effect it cannot undo.
     ///
     /// An unnamed program is counted with the longest file name.

@@ -74,15 +74,16 @@ public struct TeardownStep: Sendable, Hashable {
     /// How long the child is given to exit before the next step.
     public var allowedDurationToNextStep: Duration
 
-    /// A step that sends `signal` and waits up to
-    /// `allowedDurationToNextStep` for the child to exit.
+    /// A step that sends `signal` (through the child's pidfd, C's
+    /// `program_kill`) and waits up to `allowedDurationToNextStep` for
+    /// the child to exit.
     public static func send(signal: Signal,
                             allowedDurationToNextStep: Duration) -> TeardownStep {
         TeardownStep(signal: signal, allowedDurationToNextStep: allowedDurationToNextStep)
     }
 
-    /// A step that sends ``Signal/terminate`` and waits up to
-    /// `allowedDurationToNextStep` for the child to exit.
+    /// A step that sends ``Signal/terminate`` (C's `program_kill`) and
+    /// waits up to `allowedDurationToNextStep` for the child to exit.
     public static func gracefulShutDown(allowedDurationToNextStep: Duration) -> TeardownStep {
         TeardownStep(signal: .terminate, allowedDurationToNextStep: allowedDurationToNextStep)
     }
