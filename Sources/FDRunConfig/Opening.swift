@@ -25,9 +25,10 @@ package struct InheritedDescriptors: Sendable {
             let own = dirfd(dir)
             var found = Set<CInt>()
             while let entry = readdir(dir) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) {
-                    String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-                }
+                // d_name is as long as the name, not 256 bytes: read to its NUL.
+                let name = String(cString: UnsafeRawPointer(entry)
+                    .advanced(by: MemoryLayout<dirent>.offset(of: \dirent.d_name)!)
+                    .assumingMemoryBound(to: CChar.self))
                 if let n = CInt(name), n != own { found.insert(n) }
             }
             return InheritedDescriptors(numbers: found)

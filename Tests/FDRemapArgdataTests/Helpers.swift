@@ -141,9 +141,10 @@ func descriptors(referringTo path: String) -> Int {
     guard let dir = opendir("/proc/self/fd") else { return -1 }
     defer { closedir(dir) }
     while let e = readdir(dir) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) {
-            String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-        }
+        // d_name is as long as the name, not 256 bytes: read to its NUL.
+        let name = String(cString: UnsafeRawPointer(e)
+            .advanced(by: MemoryLayout<dirent>.offset(of: \dirent.d_name)!)
+            .assumingMemoryBound(to: CChar.self))
         var target = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/fd/" + name, &target, target.count - 1)
         if n > 0 && String(decoding: target[..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self) == path {

@@ -319,9 +319,10 @@ func tableSnapshot() -> [Int32: String] {
         rewinddir(dir)
         let own = dirfd(dir)
         while let e = readdir(dir) {
-            let name = withUnsafeBytes(of: e.pointee.d_name) {
-                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-            }
+            // d_name is as long as the name, not 256 bytes: read to its NUL.
+            let name = String(cString: UnsafeRawPointer(e)
+                .advanced(by: MemoryLayout<dirent>.offset(of: \dirent.d_name)!)
+                .assumingMemoryBound(to: CChar.self))
             guard let fd = Int32(name), fd != own else { continue }
             var buf = [CChar](repeating: 0, count: Int(PATH_MAX))
             let n = readlink("/proc/self/fd/\(fd)", &buf, buf.count - 1)

@@ -729,6 +729,8 @@ cmd_execattr(char **param)
 	    strcmp(before, after) == 0 &&
 	    memcmp(&mask0, &mask1, sizeof(mask0)) == 0 &&
 	    tb != NULL && ta != NULL && strcmp(tb, ta) == 0;
+	free(tb);
+	free(ta);
 	out_printf(&o, "error %d %d\n", error, same);
 	out_flush(&o, report);
 	return (0);

@@ -31,9 +31,10 @@ let (bytes, fds) = tree.serialize()
 var text = "argdata \(hex(bytes))\nargfds" + fds.map { " \($0.rawValue)" }.joined() + "\n"
 if let dir = opendir("/proc/self/fd") {
     while let e = readdir(dir) {
-        let name = withUnsafeBytes(of: e.pointee.d_name) {
-            String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
-        }
+        // d_name is as long as the name, not 256 bytes: read to its NUL.
+        let name = String(cString: UnsafeRawPointer(e)
+            .advanced(by: MemoryLayout<dirent>.offset(of: \dirent.d_name)!)
+            .assumingMemoryBound(to: CChar.self))
         guard let fd = Int32(name), fd != dirfd(dir) else { continue }
         var st = stat()
         if fstat(fd, &st) == 0 { text += "fd \(fd) \(st.st_dev) \(st.st_ino)\n" }
