@@ -102,7 +102,7 @@ struct host_launch {
 	bool		 hl_fdsfault;	/* fds could not be read to mirror */
 	pid_t		 hl_pid;	/* the child, after a spawn */
 	struct host_plan *hl_early;	/* a child started before the model */
-	const int	*hl_kfds;	/* its list, as the child read it */
+	int		*hl_kfds;	/* its list, as the child read it */
 	bool		 hl_released;	/* the activator let it go on */
 };
 

@@ -55,8 +55,11 @@ host_nofile_check(int n)
  * The activator of a launch whose child started early: the model
  * accepted, so plan the arguments (E2BIG) and check the limit (EMFILE)
  * as for any launch, check that the new table is the list the child
- * shuffled by (it always is: slot i mirrors fds[i]), and let the child
- * exec.  Its error, or 0 with hl_pid set.
+ * shuffled by, and let the child exec.  Slot i mirrors the model's copy
+ * of fds[i], the child's plan came from an earlier copy: they differ only
+ * if another thread wrote the list between the two, which is EINVAL
+ * rather than a program started with descriptors the model never saw.
+ * Its error, or 0 with hl_pid set.
  */
 static int
 host_release(struct host_launch *hl, struct image_args *args, int execfd)
@@ -252,7 +255,7 @@ host_launch(int execfd, const void *data, size_t datalen, const int *fds,
 			(void)host_finish_early(hl.hl_early, HOST_GO_ABORT);
 		host_plan_free(hl.hl_early);
 		fdr_free(hl.hl_early);
-		fdr_free((void *)(uintptr_t)hl.hl_kfds);
+		fdr_free(hl.hl_kfds);
 	}
 	(void)pthread_setcancelstate(cancel, NULL);
 	if (error == 0 && pid != NULL)

@@ -62,7 +62,8 @@ func processRunning(withArgument token: String) -> Bool {
                                          sockets: ["http": http, "admin": admin],
                                          standardIO: (devnull, devnull, .standardError)))
         config.environment = .inherit.updating(["LISTEN_PID": "1", "LISTEN_FDNAMES": "stale",
-                                                "LISTEN_PIDFDID": "7", "KEPT": "yes"])
+                                                "LISTEN_PIDFDID": "7", "LISTEN_PORT": "kept",
+                                                "KEPT": "yes"])
         let child = try Program.spawn(config)
         let pid = child.pid
         let line = askLoopback(port: port)
@@ -75,7 +76,8 @@ func processRunning(withArgument token: String) -> Bool {
         #expect(a["listen_fds"] as? Int == 2)
         #expect(a["names"] as? [String] == ["http", "admin"])
         #expect(a["argv"] as? [String] == ["--flag"])
-        #expect(a["environment"] as? [String] == ["LISTEN_FDNAMES", "LISTEN_FDS", "LISTEN_PID"])
+        #expect(a["environment"] as? [String] == ["LISTEN_FDNAMES", "LISTEN_FDS", "LISTEN_PID",
+                                                   "LISTEN_PORT"])
         #expect(a["fds"] as? [String: String] == [
             "0": "chr", "1": "chr", "2": (a["fds"] as? [String: String])?["2"] ?? "?",
             "3": "socket inet stream listening", "4": "socket inet stream listening",
@@ -85,7 +87,8 @@ func processRunning(withArgument token: String) -> Bool {
 
     /// The exact table and environment, by the probe: 0-2 as given, the
     /// sockets at 3 and 4 (the same open files), close-on-exec cleared,
-    /// and the environment the configuration's without LISTEN_*, then
+    /// and the environment the configuration's without the protocol's
+    /// variables (a LISTEN_X of its own stays), then
     /// LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID (the probe's own pid).
     @Test func probeSeesExactlyTheProtocol() async throws {
         let o = Opened()
@@ -103,8 +106,9 @@ func processRunning(withArgument token: String) -> Bool {
         let (pid, r) = try await runConfigured(config, memfd: m)
         expectTable(r, sources: [FileID(fd: null.rawValue), FileID(fd: m), FileID(fd: null.rawValue),
                                  FileID(fd: s1.rawValue), FileID(fd: s2.rawValue)])
-        #expect(r.env.map(text) == ["A=1", "B=2", "LISTEN_FDS=2", "LISTEN_FDNAMES=a b:",
-                                    "LISTEN_PID=\(pid)"])
+        // LISTEN_X is not the protocol's: it stays, in its place.
+        #expect(r.env.map(text) == ["A=1", "LISTEN_X=y", "B=2", "LISTEN_FDS=2",
+                                    "LISTEN_FDNAMES=a b:", "LISTEN_PID=\(pid)"])
         #expect(r.args.map(text) == ["fdremap-probe", "report", "1"])
     }
 

@@ -44,13 +44,18 @@ public struct ListeningSocket: Sendable, Hashable {
                 "LISTEN_FDNAMES=" + sockets.map(\.name).joined(separator: ":")]
     }
 
-    /// Whether an environment entry belongs to the protocol: its name
-    /// starts with `LISTEN_` (`LISTEN_FDS`, `LISTEN_PID`,
-    /// `LISTEN_FDNAMES`, and what newer systemd versions add, such as
-    /// `LISTEN_PIDFDID`). Such entries are removed from the program's
-    /// environment before the new ones are set.
+    /// The protocol's variables: the three `sd_listen_fds(3)` reads, and
+    /// `LISTEN_PIDFDID`, which newer systemd versions add. These are the
+    /// ones `sd_listen_fds` unsets; a program's own `LISTEN_PORT`, say,
+    /// is not the protocol's and stays.
+    static let protocolVariables = ["LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+                                    "LISTEN_PIDFDID"].map { Array(($0 + "=").utf8) }
+
+    /// Whether an environment entry is one of ``protocolVariables``:
+    /// such entries are removed from the program's environment before
+    /// the new ones are set.
     static func isProtocolEntry(_ entry: [UInt8]) -> Bool {
-        entry.starts(with: Array("LISTEN_".utf8))
+        protocolVariables.contains { entry.starts(with: $0) }
     }
 }
 
@@ -74,8 +79,9 @@ extension Arguments {
     ///
     /// The program gets `standardIO` as its descriptors 0, 1 and 2, the
     /// sockets at 3, 4, ... in order, and no other descriptor; its
-    /// environment is the configuration's without any variable named
-    /// `LISTEN_...`, and then `LISTEN_FDS=<count>`,
+    /// environment is the configuration's without the protocol's
+    /// variables (`LISTEN_FDS`, `LISTEN_PID`, `LISTEN_FDNAMES`,
+    /// `LISTEN_PIDFDID`), and then `LISTEN_FDS=<count>`,
     /// `LISTEN_FDNAMES=<names joined by :>` and `LISTEN_PID=<its own
     /// pid>`, which the launcher's child writes before `execveat(2)`
     /// (C's `PROGRAM_LISTEN_PID`; for ``Program/exec(_:)-swift.type.method`` it is
@@ -100,7 +106,7 @@ extension Arguments {
 extension Program.Environment {
     /// The environment a program started by socket activation with this
     /// environment gets, as `NAME=value` strings: these entries without
-    /// any named `LISTEN_...`, then `LISTEN_FDS`, `LISTEN_FDNAMES`
+    /// the protocol's variables, then `LISTEN_FDS`, `LISTEN_FDNAMES`
     /// (``ListeningSocket/environment(announcing:)``) and, last,
     /// `LISTEN_PID=<pid>`, which a launch has its child write (C's
     /// `PROGRAM_LISTEN_PID`). For display and checks: `fdrun --dry-run`
