@@ -45,7 +45,8 @@ private func sleeper(_ seconds: Int) -> Program.Configuration {
         }
         let run = try #require(seen.withLock { $0 })
         #expect(isReaped(run.processIdentifier))
-        #expect(try run.waitBlocking() == .signaled(SIGTERM, coreDumped: false))
+        let end = try run.waitBlocking()
+        #expect(end == .signaled(SIGTERM, coreDumped: false), "\(end)")
     }
 
     /// Cancelled while the body sleeps: the body's CancellationError
@@ -64,7 +65,8 @@ private func sleeper(_ seconds: Int) -> Program.Configuration {
         #expect(throws: CancellationError.self) { try result.get() }
         let run = try #require(seen.withLock { $0 })
         #expect(isReaped(run.processIdentifier))
-        #expect(try run.waitBlocking() == .signaled(SIGKILL, coreDumped: false))
+        let end = try run.waitBlocking()
+        #expect(end == .signaled(SIGKILL, coreDumped: false), "\(end)")
     }
 
     /// A launch that fails throws before the body runs.
