@@ -399,16 +399,15 @@ host_child_callerthere(const struct host_plan *hp)
 }
 
 /*
- * An early child, its descriptors ready: wait until the caller has heard
- * the model (hp_go), then take back the caller's CPU affinity and return
- * 0 to exec, or ECANCELED to exit.  The calling thread cannot be
+ * Wait until the caller has written hp_go, and return it; HOST_GO_ABORT
+ * without it when the caller is gone.  The calling thread cannot be
  * interrupted on its way (its signals are blocked, its cancellation
  * disabled), but its whole process can end or exec meanwhile, and then
  * nobody would ever tell this child: so every HOST_AWAIT_NS it checks,
- * and exits with ECANCELED rather than wait forever.
+ * and gives up rather than wait forever.
  */
 HOST_CHILD static int
-host_child_await(struct host_plan *hp)
+host_child_waitgo(struct host_plan *hp)
 {
 	struct timespec ts = { 0, HOST_AWAIT_NS };
 	long r;
@@ -419,14 +418,42 @@ host_child_await(struct host_plan *hp)
 		r = host_sys(SYS_futex, (long)&hp->hp_go, FUTEX_WAIT_PRIVATE,
 		    HOST_GO_WAIT, (long)&ts, 0);
 		if (r == -ETIMEDOUT && !host_child_callerthere(hp))
-			return (ECANCELED);
+			return (HOST_GO_ABORT);
 	}
-	if (go != HOST_GO_EXEC)
+	return (go);
+}
+
+/*
+ * An early child, its descriptors ready: wait until the caller has heard
+ * the model (hp_go), then take back the caller's CPU affinity and return
+ * 0 to exec, or ECANCELED to exit.
+ */
+HOST_CHILD static int
+host_child_await(struct host_plan *hp)
+{
+	long r;
+
+	if (host_child_waitgo(hp) != HOST_GO_EXEC)
 		return (ECANCELED);
 	if (hp->hp_migrated && (r = host_sys(SYS_sched_setaffinity, 0,
 	    sizeof(hp->hp_cpus), (long)&hp->hp_cpus, 0, 0)) < 0)
 		return ((int)-r);
 	return (0);
+}
+
+/*
+ * A serial spawn child without a pidfd has failed: say so (hp_ctid
+ * HOST_CTID_HELD, woken as the kernel wakes it) and stay until the
+ * caller, which can now take a pidfd of a child that cannot have been
+ * reaped by anyone, tells it to exit.
+ */
+HOST_CHILD static void
+host_child_hold(struct host_plan *hp)
+{
+
+	__atomic_store_n(&hp->hp_ctid, HOST_CTID_HELD, __ATOMIC_RELEASE);
+	(void)host_sys(SYS_futex, (long)&hp->hp_ctid, FUTEX_WAKE, 1, 0, 0);
+	(void)host_child_waitgo(hp);
 }
 
 /*
@@ -460,6 +487,8 @@ host_child(void *arg)
 		host_sigmask(SIG_BLOCK, &all, NULL);
 	}
 	__atomic_store_n(&hp->hp_error, error, __ATOMIC_RELEASE);
+	if (error != 0 && hp->hp_holdfail)
+		host_child_hold(hp);
 	(void)host_sys(SYS_exit, 127, 0, 0, 0, 0);
 	return (127);	/* not reached */
 }
@@ -522,9 +551,10 @@ struct host_clone_args {
 /*
  * A spawn child through clone3(2) with CLONE_CLEAR_SIGHAND, so that the
  * kernel resets its caught signals to SIG_DFL (ignored ones stay) and
- * the child need not read all 64 dispositions itself; flags adds
- * CLONE_VFORK, or CLONE_CHILD_CLEARTID with ctidp (the word the kernel
- * zeroes and wakes when the child execs or exits).  The child starts
+ * the child need not read all 64 dispositions itself, and CLONE_PIDFD
+ * when pidfdp is not NULL; flags adds CLONE_VFORK, or
+ * CLONE_CHILD_CLEARTID with ctidp (the word the kernel zeroes and wakes
+ * when the child execs or exits).  The child starts
  * on its stack at the instruction after the system call, with the
  * parent's registers: fn and arg ride in r12 and r13 (kept across the
  * call), and the child calls fn(arg) and exits with its result.  The
@@ -535,7 +565,8 @@ host_clone3_spawn(char *stack, size_t size, uint64_t flags, int *pidfdp,
     int *ctidp, int (*fn)(void *), void *arg)
 {
 	struct host_clone_args ca = {
-		.ca_flags = CLONE_VM | CLONE_PIDFD | CLONE_CLEAR_SIGHAND | flags,
+		.ca_flags = CLONE_VM | CLONE_CLEAR_SIGHAND | flags |
+		    (pidfdp != NULL ? CLONE_PIDFD : 0),
 		.ca_pidfd = (uint64_t)(uintptr_t)pidfdp,
 		.ca_child_tid = (uint64_t)(uintptr_t)ctidp,
 		.ca_exit_signal = SIGCHLD,
@@ -577,15 +608,84 @@ host_closepidfd(struct host_plan *hp)
 	hp->hp_pidfd = -1;
 }
 
+#ifdef HOST_HAVE_CLONE3
+/*
+ * Wait for a serial spawn child started without a pidfd (hp_holdfail)
+ * until it has exec'd (the kernel zeroes hp_ctid, as CLONE_VFORK would
+ * have released the caller) or failed (HOST_CTID_HELD).  A failed one is
+ * still running, so nobody can have reaped it: take a pidfd of it, let
+ * it exit, and reap it by that pidfd (by its pid only when no
+ * descriptor is free for one).  Returns the child's error.
+ */
+static int
+host_await_held(struct host_plan *hp, pid_t pid)
+{
+	int t, pidfd, error;
+
+	while ((t = __atomic_load_n(&hp->hp_ctid, __ATOMIC_ACQUIRE)) != 0 &&
+	    t != HOST_CTID_HELD)
+		(void)host_sys(SYS_futex, (long)&hp->hp_ctid, FUTEX_WAIT, t,
+		    0, 0);
+	error = __atomic_load_n(&hp->hp_error, __ATOMIC_ACQUIRE);
+	if (t == 0)
+		return (error);
+	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	__atomic_store_n(&hp->hp_go, HOST_GO_ABORT, __ATOMIC_RELEASE);
+	(void)host_sys(SYS_futex, (long)&hp->hp_go, FUTEX_WAKE_PRIVATE, 1,
+	    0, 0);
+	(void)program_wait(pid, pidfd, NULL);
+	if (pidfd >= 0)
+		(void)close(pidfd);
+	return (error);
+}
+
+/*
+ * A spawn's child through clone3: with CLONE_VFORK and its pidfd when
+ * the caller wants one; else (no pidfd to make and close, which costs
+ * as much as a tenth of a small launch) with CLONE_CHILD_CLEARTID, the
+ * caller waiting on the word as CLONE_VFORK would have it wait, and a
+ * failed child held until host_await_held() has a pidfd of it.  The
+ * child's pid, its error in *errorp, or -1 (clone3 or
+ * CLONE_CLEAR_SIGHAND missing: the caller falls back to clone).
+ */
+static pid_t
+host_start_clone3(struct host_plan *hp, char *stack, size_t size,
+    int *errorp)
+{
+	long r;
+
+	hp->hp_sighandcleared = true;
+	hp->hp_holdfail = !hp->hp_wantpidfd;
+	if (hp->hp_holdfail) {
+		hp->hp_ppid = getpid();
+		hp->hp_go = HOST_GO_WAIT;
+		hp->hp_ctid = HOST_CTID_RUN;
+		r = host_clone3_spawn(stack, size, CLONE_CHILD_CLEARTID, NULL,
+		    &hp->hp_ctid, host_child, hp);
+	} else
+		r = host_clone3_spawn(stack, size, CLONE_VFORK, &hp->hp_pidfd,
+		    NULL, host_child, hp);
+	if (r < 0) {
+		hp->hp_sighandcleared = false;
+		hp->hp_holdfail = false;
+		return (-1);
+	}
+	*errorp = hp->hp_holdfail ? host_await_held(hp, (pid_t)r) :
+	    __atomic_load_n(&hp->hp_error, __ATOMIC_ACQUIRE);
+	return ((pid_t)r);
+}
+#endif
+
 /*
  * Start the child on a fresh stack, every signal blocked around the
- * clone, and wait (CLONE_VFORK) until it has exec'd or exited.  A spawn
- * child is always made with a pidfd (where the kernel has CLONE_PIDFD),
- * so that a failed one is reaped by it and never by a pid that someone
- * else's waitpid(-1) could have freed for reuse meanwhile.  For a spawn,
- * *pidp gets the child, and hp_pidfd its pidfd when hp_wantpidfd (-1 on
- * kernels without CLONE_PIDFD; closed otherwise).  Returns 0 or the
- * child's (or clone's) errno; the caller's errno is kept.
+ * clone, and wait until it has exec'd or exited (CLONE_VFORK, or its
+ * clear-tid word).  A spawn child that fails is reaped by a pidfd,
+ * never by a pid that someone else's waitpid(-1) could have freed for
+ * reuse meanwhile: the one made with the child (CLONE_PIDFD) when
+ * hp_wantpidfd or without clone3, else one taken while the failed child
+ * waits.  For a spawn, *pidp gets the child, and hp_pidfd its pidfd
+ * when hp_wantpidfd (-1 on kernels without CLONE_PIDFD).  Returns 0 or
+ * the child's (or clone's) errno; the caller's errno is kept.
  */
 int
 host_start(struct host_plan *hp, pid_t *pidp)
@@ -603,12 +703,10 @@ host_start(struct host_plan *hp, pid_t *pidp)
 		return (error);
 	}
 	if (hp->hp_spawn)
-		flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+		flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
 	else
 		flags = CLONE_VM | CLONE_VFORK | CLONE_THREAD | CLONE_SIGHAND |
 		    CLONE_SYSVSEM;
-	if (hp->hp_spawn)
-		flags |= CLONE_PIDFD;	/* to reap a failed child exactly */
 	hp->hp_error = 0;
 	hp->hp_pidfd = -1;
 	memset(&all, 0xff, sizeof(all));	/* the kernel ignores 9 and 19 */
@@ -618,38 +716,33 @@ host_start(struct host_plan *hp, pid_t *pidp)
 	if (!hp->hp_spawn)
 		host_sigtrap_arm();
 	pid = -1;
+	error = 0;
 	hp->hp_sighandcleared = false;
+	hp->hp_holdfail = false;
 #ifdef HOST_HAVE_CLONE3
-	if (hp->hp_spawn) {
-		long r;
-
-		hp->hp_sighandcleared = true;
-		r = host_clone3_spawn(stack, size, CLONE_VFORK, &hp->hp_pidfd,
-		    NULL, host_child, hp);
-		if (r >= 0)
-			pid = (pid_t)r;
-		else
-			hp->hp_sighandcleared = false;
-	}
+	if (hp->hp_spawn)
+		pid = host_start_clone3(hp, stack, size, &error);
 #endif
-	if (pid == -1)
+	if (pid == -1) {
 		pid = host_clone(host_child, stack + size, flags, hp,
 		    &hp->hp_pidfd);
-	if (pid == -1 && errno == EINVAL && (flags & CLONE_PIDFD) != 0) {
-		/* Before Linux 5.2: no pidfd. */
-		hp->hp_pidfd = -1;
-		pid = host_clone(host_child, stack + size,
-		    flags & ~CLONE_PIDFD, hp, NULL);
+		if (pid == -1 && errno == EINVAL && hp->hp_spawn) {
+			/* Before Linux 5.2: no pidfd. */
+			hp->hp_pidfd = -1;
+			pid = host_clone(host_child, stack + size,
+			    flags & ~CLONE_PIDFD, hp, NULL);
+		}
+		error = pid == -1 ? errno :
+		    __atomic_load_n(&hp->hp_error, __ATOMIC_ACQUIRE);
 	}
-	error = pid == -1 ? errno :
-	    __atomic_load_n(&hp->hp_error, __ATOMIC_ACQUIRE);
+	if (pid > 0 && error != 0 && hp->hp_spawn && !hp->hp_holdfail) {
+		(void)program_wait(pid, hp->hp_pidfd, NULL);
+		host_closepidfd(hp);
+	}
 	if (!hp->hp_spawn)
 		host_sigtrap_disarm();
 	host_sigmask(SIG_SETMASK, &hp->hp_oldmask, NULL);
-	if (pid > 0 && error != 0 && hp->hp_spawn) {
-		(void)program_wait(pid, hp->hp_pidfd, NULL);
-		host_closepidfd(hp);
-	} else if (pid > 0 && hp->hp_spawn && !hp->hp_wantpidfd)
+	if (error == 0 && hp->hp_spawn && !hp->hp_wantpidfd)
 		host_closepidfd(hp);
 	host_stack_put(stack);
 	errno = saved_errno;

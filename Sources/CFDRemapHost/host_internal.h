@@ -179,7 +179,9 @@ struct host_plan {
 	bool		 hp_ownargv;	/* hp_argv is ours (not pa_argv) */
 	bool		 hp_early;	/* started before the model decided */
 	int		 hp_go;		/* HOST_GO_*: written by the caller */
-	int		 hp_ctid;	/* CLONE_CHILD_CLEARTID: 0 once gone */
+	int		 hp_ctid;	/* CLONE_CHILD_CLEARTID: 0 once gone,
+					   HOST_CTID_HELD: failed, waiting */
+	bool		 hp_holdfail;	/* on failure wait for hp_go first */
 	pid_t		 hp_pid;	/* the early child */
 	char		*hp_stack;	/* and its stack */
 	pid_t		 hp_ppid;	/* the caller's process, watched */
@@ -193,6 +195,10 @@ struct host_plan {
 #define	HOST_GO_WAIT	0	/* wait: the model has not decided */
 #define	HOST_GO_EXEC	1	/* the model accepted: execveat() */
 #define	HOST_GO_ABORT	2	/* it refused: exit */
+
+/* hp_ctid: a serial spawn child without a pidfd (hp_holdfail). */
+#define	HOST_CTID_RUN	(-1)	/* running; the kernel zeroes it at exec */
+#define	HOST_CTID_HELD	(-2)	/* failed: waits for hp_go to exit */
 
 /* host_plan.c */
 int	host_plan_args(struct host_plan *hp, const struct image_args *args,

@@ -308,6 +308,21 @@ private func fillReport(_ r: ProbeReport) -> [Int]? {
         #expect(w.count == 8 && w[2] == 1, "a child was left behind")
     }
 
+    /// A child that fails at execveat() (EACCES) while the caller's
+    /// table is full: it is reaped all the same (by its pid, as no
+    /// number is free for the pidfd the launch takes of a failed child
+    /// when the caller asked for none), the table as it was.
+    @Test func aChildFailingInAFullTableIsReaped() throws {
+        let o = Opened()
+        let m = o.memfd()
+        let (s, r) = runProbe([m], report: m, command: ["fill", "0", "fail"], checkPid: false)
+        guard s.error == 0 else { return }
+        let w = try #require(fillReport(r), "no fill report: \(r.text)").map { Int32($0) }
+        #expect(w.count == 8 && w[0] == EACCES, "\(r.text)")
+        #expect(w.count == 8 && w[1] == 1, "the table changed")
+        #expect(w.count == 8 && w[2] == 1, "a child was left behind")
+    }
+
     /// A cycle, or the executable among the numbers to be overwritten,
     /// needs one free number at or above the targets, wherever the
     /// sources are: the probe puts them at the top of RLIMIT_NOFILE and

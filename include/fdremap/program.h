@@ -58,7 +58,17 @@
  * CLONE_CLEAR_SIGHAND, where Linux 5.5 and x86-64 allow, else by the
  * child itself), it restores the caller's mask right before
  * execveat(), allocates nothing, and reports errors through memory
- * shared with the caller.  A spawn of 2,048 descriptors or more (within
+ * shared with the caller.  A child that fails is reaped by a pidfd, so
+ * that a waitpid(-1) elsewhere in the process cannot hand its number to
+ * another child first: the one made with it (CLONE_PIDFD) when the
+ * caller asks for one (pa_pidfd) or clone3 is missing; else, so that a
+ * launch that succeeds makes no pidfd only to close it, the child is
+ * started with CLONE_CHILD_CLEARTID instead of CLONE_VFORK (the caller
+ * waits on that word, which the kernel clears when the child execs or
+ * exits), and a failed one waits until the caller has taken a pidfd of
+ * it (pidfd_open(2), exact: nobody can reap a running child), then
+ * exits; with no descriptor free for that pidfd it is reaped by its
+ * pid.  A spawn of 2,048 descriptors or more (within
  * RLIMIT_NOFILE, without PROGRAM_LISTEN_PID, on a thread that may run
  * on two CPUs or more, with clone3) starts its child first, without CLONE_VFORK, on another of the
  * calling thread's CPUs: it shuffles while the caller runs the model,

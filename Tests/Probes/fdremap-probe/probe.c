@@ -63,10 +63,15 @@
  *				fds T... with A and B swapped, one number
  *				above them left free.  MODE "target": fds
  *				T... as long as the executable's number + 1
- *				(it must move), one number free.  Reports
+ *				(it must move), one number free.  MODE
+ *				"fail": fds {0}, the executable a file that
+ *				is not executable (/etc/passwd: EACCES in the
+ *				child), no number free for the pidfd of the
+ *				failed child's reap.  Reports
  *				"fill ERROR SAME NOCHILD STATUS N K A B",
  *				SAME and NOCHILD telling that the table is
- *				as before and no child is left (for "swap")
+ *				as before and no child is left (for "swap"
+ *				and "fail")
  *	execrace R N ROUNDS	as a child subreaper, ROUNDS times: fork a
  *				process whose second thread spawns /bin/true
  *				with N descriptors over and over while its
@@ -801,7 +806,8 @@ cmd_fill(char **param)
 		b = fcntl(2, F_DUPFD_CLOEXEC, 3);
 	}
 	/* After A and B: in "cycle" the executable is no target. */
-	execfd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	execfd = open(strcmp(mode, "fail") == 0 ? "/etc/passwd" :
+	    "/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	if (execfd == -1)
 		return (2);
 	limit = fill_highest() + 16;
@@ -817,6 +823,10 @@ cmd_fill(char **param)
 		fds[1] = 0;
 		n = 2;
 		k = 1;
+	} else if (strcmp(mode, "fail") == 0) {
+		fds[0] = 0;
+		n = 1;
+		k = 0;
 	} else {
 		n = strcmp(mode, "cycle") == 0 ? (a > b ? a : b) + 1 :
 		    execfd + 1;
@@ -833,7 +843,7 @@ cmd_fill(char **param)
 	while (nfill < 4096 &&
 	    (fillers[nfill] = open("/dev/null", O_RDONLY | O_CLOEXEC)) != -1)
 		nfill++;
-	if (strcmp(mode, "swap") != 0) {
+	if (strcmp(mode, "swap") != 0 && strcmp(mode, "fail") != 0) {
 		for (i = 0; i < nfill && fillers[i] < n; i++)
 			;
 		if (i == nfill)
