@@ -1,8 +1,10 @@
 /*
- * launch_interleaved.c: the launch benchmark's three closest rows timed
- * in one process, in turn, round after round: the floor (clone, dup2
- * loop, close_range, execve), ours (program_spawn_raw) and glibc's
- * posix_spawn with its file actions built once.  Medians of each.  The
+ * launch_interleaved.c: the launch benchmark's closest rows timed in one
+ * process, in turn, round after round: the floor (clone, dup2 loop,
+ * close_range, execve), ours (program_spawn_raw, given argv[0] as the
+ * other two are: pa_name "/bin/true"), glibc's posix_spawn with its file
+ * actions built once, and ours again naming argv[0] itself from the
+ * descriptor (no attr: a readlink of /proc/self/fd/N).  Medians of each.  The
  * package-benchmark rows run one after another in processes of their
  * own, so a shared machine's drift between them shows in their ratios;
  * here it falls on all three alike.
@@ -56,9 +58,11 @@ make_list(int base, int k, int shuffled)
 int
 main(int argc, char **argv)
 {
-	static const char *const names[3] = { "floor", "ours", "prebuilt" };
+	static const char *const names[4] = { "floor", "ours", "prebuilt",
+	    "ours unnamed" };
+	struct program_attr attr;
 	const char *path = "/bin/true";
-	unsigned long long *t[3], t0;
+	unsigned long long *t[4], t0;
 	int k, n, base, exe, w, r, error, *fds;
 	long limit;
 	pid_t pid;
@@ -81,17 +85,19 @@ main(int argc, char **argv)
 		fprintf(stderr, "setup failed\n");
 		return (1);
 	}
-	for (w = 0; w < 3; w++)
+	memset(&attr, 0, sizeof(attr));
+	attr.pa_name = path;
+	for (w = 0; w < 4; w++)
 		if ((t[w] = malloc(sizeof(**t) * (size_t)n)) == NULL)
 			return (1);
 	for (r = 0; r < n; r++) {
-		for (w = 0; w < 3; w++) {
+		for (w = 0; w < 4; w++) {
 			t0 = launch_now_ns();
 			if (w == 0)
 				error = launch_floor(path, fds, (size_t)k, &pid);
-			else if (w == 1)
+			else if (w == 1 || w == 3)
 				error = program_spawn_raw(exe, NULL, 0, fds,
-				    (size_t)k, NULL, &pid);
+				    (size_t)k, w == 1 ? &attr : NULL, &pid);
 			else
 				error = launch_posix_spawn_prebuilt(path, &pid);
 			if (error != 0 || launch_wait(pid) != 0) {
@@ -101,13 +107,15 @@ main(int argc, char **argv)
 			t[w][r] = launch_now_ns() - t0;
 		}
 	}
-	for (w = 0; w < 3; w++)
+	for (w = 0; w < 4; w++)
 		qsort(t[w], (size_t)n, sizeof(**t), cmp);
-	printf("k=%d %s: floor %llu us, ours %llu us, prebuilt %llu us; "
-	    "ours/floor %.3f, ours/prebuilt %.3f\n", k,
+	printf("k=%d %s: floor %llu us, ours %llu us, prebuilt %llu us, "
+	    "ours unnamed %llu us; ours/floor %.3f, ours/prebuilt %.3f, "
+	    "unnamed/floor %.3f\n", k,
 	    argc > 3 ? "random" : "descending", t[0][n / 2] / 1000,
-	    t[1][n / 2] / 1000, t[2][n / 2] / 1000,
+	    t[1][n / 2] / 1000, t[2][n / 2] / 1000, t[3][n / 2] / 1000,
 	    (double)t[1][n / 2] / (double)t[0][n / 2],
-	    (double)t[1][n / 2] / (double)t[2][n / 2]);
+	    (double)t[1][n / 2] / (double)t[2][n / 2],
+	    (double)t[3][n / 2] / (double)t[0][n / 2]);
 	return (0);
 }

@@ -225,13 +225,19 @@ let benchmarks: @Sendable () -> Void = {
             sources = nil
         }
 
-        // Ours, from C: the list is the mapping, any mapping would do.
+        // Ours, from C: the list is the mapping, any mapping would do;
+        // argv[0] given (pa_name), as the floor and posix_spawn are given
+        // it, rather than read from the descriptor's /proc link.
         Benchmark("Launch.\(k).ours", configuration: configuration()) { benchmark in
             let fds = sources!.fds
             timed(benchmark) {
                 var pid: pid_t = 0
-                let error = fds.withUnsafeBufferPointer {
-                    program_spawn_raw(executable, nil, 0, $0.baseAddress, k, nil, &pid)
+                let error = program.withCString { name in
+                    var attr = program_attr()
+                    attr.pa_name = name
+                    return fds.withUnsafeBufferPointer {
+                        program_spawn_raw(executable, nil, 0, $0.baseAddress, k, &attr, &pid)
+                    }
                 }
                 return (error, pid)
             }
