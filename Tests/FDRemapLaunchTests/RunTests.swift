@@ -33,20 +33,23 @@ private func sleeper(_ seconds: Int) -> Program.Configuration {
     /// A body that throws: the program is torn down (here SIGTERM first)
     /// and reaped, and the body's error comes out.
     @Test func aThrowingBodyTearsTheProgramDown() async throws {
-        let seen = Mutex<Execution?>(nil)
+        let seen = Mutex<(Execution, String)?>(nil)
+        let start = ContinuousClock.now
         await #expect(throws: BodyFailed.self) {
             _ = try await Program.run(
                 sleeper(60),
                 teardown: [.send(signal: .terminate, allowedDurationToNextStep: .seconds(10))]
             ) { run in
-                seen.withLock { $0 = run }
+                seen.withLock { $0 = (run, processStatus(run.processIdentifier)) }
                 throw BodyFailed()
             }
         }
-        let run = try #require(seen.withLock { $0 })
+        let (run, status) = try #require(seen.withLock { $0 })
         #expect(isReaped(run.processIdentifier))
         let end = try run.waitBlocking()
-        #expect(end == .signaled(SIGTERM, coreDumped: false), "\(end)")
+        // What the program was when the body threw, should this fail.
+        #expect(end == .signaled(SIGTERM, coreDumped: false),
+                "\(end) after \(ContinuousClock.now - start); pid \(run.processIdentifier): \(status)")
     }
 
     /// Cancelled while the body sleeps: the body's CancellationError
@@ -79,4 +82,19 @@ private func sleeper(_ seconds: Int) -> Program.Configuration {
         }
         #expect(!ran.withLock { $0 })
     }
+}
+
+/// The lines of /proc/PID/status that tell what a process is and how it
+/// treats signals (for failure messages).
+private func processStatus(_ pid: pid_t) -> String {
+    guard let f = fopen("/proc/\(pid)/status", "r") else { return "no /proc entry" }
+    defer { fclose(f) }
+    var out: [String] = []
+    var line = [CChar](repeating: 0, count: 512)
+    while fgets(&line, 512, f) != nil {
+        let l = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if ["Name:", "State:", "PPid:", "SigPnd:", "ShdPnd:", "SigBlk:", "SigIgn:", "SigCgt:"]
+            .contains(where: l.hasPrefix) { out.append(String(l.split(separator: "\n").first ?? "")) }
+    }
+    return out.joined(separator: ", ")
 }
