@@ -627,12 +627,15 @@ host_await_held(struct host_plan *hp, pid_t pid)
 		(void)host_sys(SYS_futex, (long)&hp->hp_ctid, FUTEX_WAIT, t,
 		    0, 0);
 	error = __atomic_load_n(&hp->hp_error, __ATOMIC_ACQUIRE);
-	if (t == 0)
-		return (error);
+	if (t == 0 && error == 0)
+		return (0);	/* exec'd, or killed first: the caller's */
+	/* Held, or killed between failing and holding: a zombie. */
 	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	__atomic_store_n(&hp->hp_go, HOST_GO_ABORT, __ATOMIC_RELEASE);
-	(void)host_sys(SYS_futex, (long)&hp->hp_go, FUTEX_WAKE_PRIVATE, 1,
-	    0, 0);
+	if (t == HOST_CTID_HELD) {
+		__atomic_store_n(&hp->hp_go, HOST_GO_ABORT, __ATOMIC_RELEASE);
+		(void)host_sys(SYS_futex, (long)&hp->hp_go,
+		    FUTEX_WAKE_PRIVATE, 1, 0, 0);
+	}
 	(void)program_wait(pid, pidfd, NULL);
 	if (pidfd >= 0)
 		(void)close(pidfd);

@@ -148,7 +148,7 @@ func threadCount() -> Int {
                 // A ~Copyable child made and consumed inside the task.
                 let child = try spawnProbe("hold 0 exit", report: m)
                 return try await child.wait(teardown: [
-                    .gracefulShutDown(allowedDurationToNextStep: .seconds(300)),
+                    .gracefulShutDown(allowedDurationToNextStep: .seconds(3600)),
                 ])
             }
             #expect(await waitForText(m, "ready"))
@@ -156,12 +156,13 @@ func threadCount() -> Int {
             return try await group.next()!
         }
         #expect(end == .exited(3))
-        // Well short of the 300 s grace period. The bound is loose: in
-        // CI's AddressSanitizer step this took 28 s once, in the same
-        // suite as the 1,000-children test (its probes starting under
-        // ASan); the cause was not pinned down, and .exited(3) shows the
-        // child ended itself and was not killed.
-        #expect(clock.now - start < .seconds(120))
+        // Well short of the hour's grace period. The bound is loose: the
+        // wait resumes on the cooperative pool (two threads here), which
+        // the test process's synchronous tests can hold for minutes (in
+        // CI's AddressSanitizer step this took 28 s once and 130 s
+        // another time, with fdrun's tests blocking theirs while fdrun
+        // ran); .exited(3) shows the child ended itself, not killed.
+        #expect(clock.now - start < .seconds(1800))
     }
 
     @Test func teardownWithoutAWait() async throws {

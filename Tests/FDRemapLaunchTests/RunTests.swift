@@ -9,6 +9,12 @@ import Testing
 private struct BodyFailed: Error {}
 
 /// `sleep SECONDS` from PATH, with this process's environment.
+///
+/// The tests that end it give it an hour: a teardown runs in a task,
+/// which waits for a thread of the cooperative pool (two here), and the
+/// test process's synchronous tests can hold both for minutes (fdrun's
+/// tests under AddressSanitizer block theirs while fdrun runs). With 60 s
+/// the program once outlived that wait and exited 0 before its SIGTERM.
 private func sleeper(_ seconds: Int) -> Program.Configuration {
     Program.Configuration(.name("sleep"), arguments: ["\(seconds)"], environment: .inherit)
 }
@@ -24,7 +30,7 @@ private func sleeper(_ seconds: Int) -> Program.Configuration {
     }
 
     @Test func theBodyCanEndTheProgram() async throws {
-        let outcome = try await Program.run(sleeper(60)) { run in
+        let outcome = try await Program.run(sleeper(3600)) { run in
             try run.send(signal: .terminate)
         }
         #expect(outcome.termination == .signaled(SIGTERM, coreDumped: false))
@@ -37,7 +43,7 @@ private func sleeper(_ seconds: Int) -> Program.Configuration {
         let start = ContinuousClock.now
         await #expect(throws: BodyFailed.self) {
             _ = try await Program.run(
-                sleeper(60),
+                sleeper(3600),
                 teardown: [.send(signal: .terminate, allowedDurationToNextStep: .seconds(10))]
             ) { run in
                 seen.withLock { $0 = (run, processStatus(run.processIdentifier)) }
@@ -57,7 +63,7 @@ private func sleeper(_ seconds: Int) -> Program.Configuration {
     @Test func cancellingTheCallerEndsTheProgram() async throws {
         let seen = Mutex<Execution?>(nil)
         let task = Task {
-            try await Program.run(sleeper(60)) { run in
+            try await Program.run(sleeper(3600)) { run in
                 seen.withLock { $0 = run }
                 try await Task.sleep(for: .seconds(60))
             }

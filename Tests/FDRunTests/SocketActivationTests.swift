@@ -29,8 +29,11 @@ func localAddress(_ fd: Int32) -> String {
         }
     }
     guard ok else { return "?" }
-    let h = String(cString: host)
-    return (h.contains(":") ? "[\(h)]" : h) + ":" + String(cString: serv)
+    let text = { (b: [CChar]) in
+        String(decoding: b.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+    let h = text(host)
+    return (h.contains(":") ? "[\(h)]" : h) + ":" + text(serv)
 }
 
 /// A listening TCP socket on 127.0.0.1, close-on-exec (the caller closes it).
