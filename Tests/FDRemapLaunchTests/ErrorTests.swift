@@ -290,37 +290,26 @@ private func fillReport(_ r: ProbeReport) -> [Int]? {
         }
     }
 
-    /// A table with no free number at or above the targets: a swap,
-    /// which needs a temporary, is EMFILE, with the table as it was and
-    /// no child. Run in the probe, a one-threaded C process: in a Swift
+    /// A full table, in the probe (a one-threaded C process: in a Swift
     /// process the runtime's and the test library's threads open and
-    /// close descriptors meanwhile (a number freed lets the launch
-    /// succeed; Dispatch, denied its eventfd, once ended the process
-    /// with SIGILL).
-    @Test func noNumberForATemporaryIsEmfile() throws {
-        let o = Opened()
-        let m = o.memfd()
-        let (s, r) = runProbe([m], report: m, command: ["fill", "0", "swap"], checkPid: false)
-        guard s.error == 0 else { return }
-        let w = try #require(fillReport(r), "no fill report: \(r.text)").map { Int32($0) }
-        #expect(w.count == 8 && w[0] == EMFILE, "\(r.text)")
-        #expect(w.count == 8 && w[1] == 1, "the table changed")
-        #expect(w.count == 8 && w[2] == 1, "a child was left behind")
-    }
-
-    /// A child that fails at execveat() (EACCES) while the caller's
-    /// table is full: it is reaped all the same (by its pid, as no
+    /// close descriptors meanwhile; a number freed lets the launch
+    /// succeed, and Dispatch, denied its eventfd, once ended the process
+    /// with SIGILL). "swap": no free number at or above the targets for
+    /// the temporary a swap needs, EMFILE. "fail": a child that fails at
+    /// execveat() (EACCES), reaped all the same (by its pid, as no
     /// number is free for the pidfd the launch takes of a failed child
-    /// when the caller asked for none), the table as it was.
-    @Test func aChildFailingInAFullTableIsReaped() throws {
+    /// when the caller asked for none). Either way the table is as it
+    /// was and no child is left.
+    @Test(arguments: [("swap", EMFILE), ("fail", EACCES)])
+    func aFullTableFailsCleanly(_ mode: String, _ error: Int32) throws {
         let o = Opened()
         let m = o.memfd()
-        let (s, r) = runProbe([m], report: m, command: ["fill", "0", "fail"], checkPid: false)
-        guard s.error == 0 else { return }
+        let (s, r) = runProbe([m], report: m, command: ["fill", "0", mode], checkPid: false)
+        try #require(s.error == 0, "the probe did not start")
         let w = try #require(fillReport(r), "no fill report: \(r.text)").map { Int32($0) }
-        #expect(w.count == 8 && w[0] == EACCES, "\(r.text)")
-        #expect(w.count == 8 && w[1] == 1, "the table changed")
-        #expect(w.count == 8 && w[2] == 1, "a child was left behind")
+        #expect(w[0] == error, "\(r.text)")
+        #expect(w[1] == 1, "the table changed")
+        #expect(w[2] == 1, "a child was left behind")
     }
 
     /// A cycle, or the executable among the numbers to be overwritten,
