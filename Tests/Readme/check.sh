@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The README's examples (and the DocC articles' Swift ones), compiled
 # as a reader would use them: every
-# ```swift block as a program's main.swift, type-checked against the
-# modules `swift build` made (a block that starts with
+# ```swift block as a program's main.swift, compiled and linked against
+# the modules `swift build` made (a block that starts with
 # `// swift-tools-version` is a manifest, loaded with `swift package
 # dump-package` beside a link to this repository), and every ```c block
 # built as a program against the C libraries and run.  Needs a `swift
@@ -47,7 +47,14 @@ for f in "$tmp"/docc-*; do
 	fi
 done
 
+# What a Swift example links against: the objects `swift build` made of
+# the FDRemap product and what it depends on.
+objects=$(find "$bin/FDRemap.build" "$bin/SystemPackage.build" \
+    "$bin/CSystem.build" "$bin/CFDRemapHost.build" "$bin/CArgdata.build" \
+    "$bin/CFDRemapKernel.build" -name '*.o')
+
 swift_count=0
+failed=0
 for f in "$tmp"/swift-*; do
 	[ -e "$f" ] || continue
 	if head -1 "$f" | grep -q '^// swift-tools-version'; then
@@ -58,7 +65,7 @@ for f in "$tmp"/swift-*; do
 		    >/dev/null 2>"$f.log"; then
 			echo "README: a manifest example does not load:"
 			cat "$f" "$f.log"
-			exit 1
+			failed=$((failed + 1))
 		fi
 		swift_count=$((swift_count + 1))
 		continue
@@ -72,19 +79,27 @@ for f in "$tmp"/swift-*; do
 		mode=-parse-as-library
 	fi
 	cp "$f" "$src"
-	if ! swiftc -typecheck $mode -I "$bin/Modules" \
+	# Compiled and linked into a program, not only type-checked: the
+	# ownership checks (a ~Copyable value consumed) run after type
+	# checking, and a program that only type-checks may not build.
+	# shellcheck disable=SC2086
+	if ! swiftc $mode -o "$f.d/program" -I "$bin/Modules" \
 	    -Xcc -fmodule-map-file=include/module.modulemap \
 	    -Xcc -fmodule-map-file=Sources/CArgdata/include/module.modulemap \
 	    -Xcc -fmodule-map-file=Sources/CFDRemapHost/include/module.modulemap \
 	    -Xcc -fmodule-map-file=.build/checkouts/swift-system/Sources/CSystem/include/module.modulemap \
-	    -Xcc -Iinclude "$src" 2>"$f.log"; then
-		echo "README or DocC: a Swift example does not compile ($(basename "$f")):"
+	    -Xcc -Iinclude "$src" $objects 2>"$f.log"; then
+		echo "README or DocC: a Swift example does not build ($(basename "$f")):"
 		cat "$f"
 		cat "$f.log"
-		exit 1
+		failed=$((failed + 1))
 	fi
 	swift_count=$((swift_count + 1))
 done
+if [ "$failed" -ne 0 ]; then
+	echo "README or DocC: $failed of $swift_count Swift examples do not build"
+	exit 1
+fi
 
 c_count=0
 for f in "$tmp"/c-*; do
@@ -101,4 +116,4 @@ for f in "$tmp"/c-*; do
 	"$f.out" >/dev/null
 	c_count=$((c_count + 1))
 done
-echo "README: Swift examples type-checked (manifests loaded): $swift_count; C programs built and run: $c_count"
+echo "README: Swift examples compiled and linked (manifests loaded): $swift_count; C programs built and run: $c_count"
