@@ -2,8 +2,9 @@
 # Run FDRemap's benchmarks and write the results: benchmarks/results.md,
 # benchmarks/scaling.svg, and the results part of benchmarks/RESULTS.md.
 #
-#   benchmarks/run.sh                      everything (about 10 minutes: 7 of
-#                                          benchmarks, and the first release build)
+#   benchmarks/run.sh                      everything (about 20 minutes, and
+#                                          the first release build), then the
+#                                          interleaved launch harness
 #   benchmarks/run.sh --filter 'Remap\.1M\..*'   any package-benchmark
 #                                          options are passed through
 #
@@ -38,6 +39,9 @@ rm -f "$out"/*.influx.csv
 start=$(date +%s)
 swift package --package-path "$here" --allow-writing-to-directory "$out" \
     benchmark --format influx --path "$out" --no-progress "$@"
+# The launch's closest rows again, interleaved in one C process, with
+# the sources in descending and in random order (a minute).
+"$here/interleaved/run.sh" >"$out/interleaved.txt"
 echo "run:     $(( ($(date +%s) - start) / 60 )) min; load $(cut -d' ' -f1-3 /proc/loadavg) at the end" \
     >>"$out/machine.txt"
-python3 "$here/report.py" "$out"/*.influx.csv "$out/machine.txt"
+python3 "$here/report.py" "$out"/*.influx.csv "$out/machine.txt" "$out/interleaved.txt"

@@ -6,7 +6,19 @@
 // Foundation's Process and Python's subprocess.
 //
 // Names are Launch.<k>.<implementation>. Every iteration starts the
-// program and waits for it to exit; "launch (ns)" is that time.
+// program and waits for it to exit; "launch (ns)" is that time. These
+// rows run one after another, each in a process of its own, so the
+// machine's drift between them shows in their ratios; the targets are
+// judged on the paired rows instead:
+//   Launch.<k>.paired        each iteration launches with the floor, ours
+//                            and prebuilt posix_spawn, in rotating order,
+//                            and records each time and ours over each
+//   Launch.<k>.swift.paired  each iteration launches with Swift's
+//                            Program.spawn and C's program_spawn, the same
+//                            tree, in alternating order, and records Swift
+//                            over C
+//   Launch.<k>.ours.first    the first launch of a fresh process (one
+//                            sample), apart from the steady state
 import Benchmark
 import CArgdata
 import CLaunchBench
@@ -25,6 +37,24 @@ let counts = [0, 3, 100, 1000, 10_000]
 extension BenchmarkMetric {
     static let launch = BenchmarkMetric.custom(
         "launch (ns)", polarity: .prefersSmaller, useScalingFactor: false)
+    // The paired rows: each launcher's time in the iteration, and ratios
+    // of two taken in the same iteration.
+    static let floorTime = BenchmarkMetric.custom(
+        "floor (ns)", polarity: .prefersSmaller, useScalingFactor: false)
+    static let oursTime = BenchmarkMetric.custom(
+        "ours (ns)", polarity: .prefersSmaller, useScalingFactor: false)
+    static let prebuiltTime = BenchmarkMetric.custom(
+        "prebuilt (ns)", polarity: .prefersSmaller, useScalingFactor: false)
+    static let oursOverFloor = BenchmarkMetric.custom(
+        "ours over floor (per mille)", polarity: .prefersSmaller, useScalingFactor: false)
+    static let oursOverPrebuilt = BenchmarkMetric.custom(
+        "ours over prebuilt (per mille)", polarity: .prefersSmaller, useScalingFactor: false)
+    static let swiftTime = BenchmarkMetric.custom(
+        "swift (ns)", polarity: .prefersSmaller, useScalingFactor: false)
+    static let cTime = BenchmarkMetric.custom(
+        "c (ns)", polarity: .prefersSmaller, useScalingFactor: false)
+    static let swiftOverC = BenchmarkMetric.custom(
+        "swift over c (per mille)", polarity: .prefersSmaller, useScalingFactor: false)
 }
 
 /// The descriptors to pass: /dev/null opened at base ..< base + k, and
@@ -167,15 +197,140 @@ func configuration() -> Benchmark.Configuration {
 
 /// Times one launch and its wait; the child must exit 0.
 func timed(_ benchmark: Benchmark, _ spawn: () -> (Int32, pid_t)) {
+    benchmark.measurement(.launch, Int(launchAndWait(spawn)))
+}
+
+/// One launch and its wait, in nanoseconds; the child must exit 0.
+func launchAndWait(_ spawn: () -> (Int32, pid_t)) -> UInt64 {
     let t0 = launch_now_ns()
     let (error, pid) = spawn()
     guard error == 0 else { fatalError("spawn: \(error)") }
     guard launch_wait(pid) == 0 else { fatalError("\(program) failed") }
-    benchmark.measurement(.launch, Int(launch_now_ns() - t0))
+    return launch_now_ns() - t0
+}
+
+/// Ours from C: program_spawn_raw with the list, given argv[0] (pa_name)
+/// as the floor and posix_spawn are given it.
+func spawnOurs(_ fds: [Int32]) -> (Int32, pid_t) {
+    var pid: pid_t = 0
+    let error = program.withCString { name in
+        var attr = program_attr()
+        attr.pa_name = name
+        return fds.withUnsafeBufferPointer {
+            program_spawn_raw(executable, nil, 0, $0.baseAddress, $0.count, &attr, &pid)
+        }
+    }
+    return (error, pid)
+}
+
+func spawnFloor(_ fds: [Int32]) -> (Int32, pid_t) {
+    var pid: pid_t = 0
+    let error = fds.withUnsafeBufferPointer {
+        launch_floor(program, $0.baseAddress, $0.count, &pid)
+    }
+    return (error, pid)
+}
+
+func spawnPrebuilt() -> (Int32, pid_t) {
+    var pid: pid_t = 0
+    let error = launch_posix_spawn_prebuilt(program, &pid)
+    return (error, pid)
+}
+
+/// Swift's Program.spawn with the descriptors as an argdata sequence
+/// (built outside the timing, as the C tree is), to its exit.
+func launchSwift(_ tree: Argdata) throws -> UInt64 {
+    let t0 = launch_now_ns()
+    let child = try Program.spawn(FileDescriptor(rawValue: executable), argdata: tree)
+    guard try child.wait() == .exited(0) else { fatalError("\(program) failed") }
+    return launch_now_ns() - t0
+}
+
+func pairedConfiguration(_ metrics: [BenchmarkMetric]) -> Benchmark.Configuration {
+    .init(metrics: metrics, timeUnits: .microseconds, warmupIterations: 5,
+          maxDuration: .seconds(4), maxIterations: 1_000)
+}
+
+/// The paired rows of k (see the top of this file).
+func registerPaired(_ k: Int) {
+    Benchmark("Launch.\(k).paired",
+              configuration: pairedConfiguration([.floorTime, .oursTime, .prebuiltTime,
+                                                  .oursOverFloor, .oursOverPrebuilt])) { benchmark in
+        let fds = sources!.fds
+        var t = [UInt64](repeating: 0, count: 3)
+        // Rotate which goes first, so none always follows another.
+        for i in 0..<3 {
+            let w = (i + benchmark.currentIteration) % 3
+            t[w] = launchAndWait {
+                switch w {
+                case 0: spawnFloor(fds)
+                case 1: spawnOurs(fds)
+                default: spawnPrebuilt()
+                }
+            }
+        }
+        benchmark.measurement(.floorTime, Int(t[0]))
+        benchmark.measurement(.oursTime, Int(t[1]))
+        benchmark.measurement(.prebuiltTime, Int(t[2]))
+        benchmark.measurement(.oursOverFloor, Int(t[1] * 1000 / max(t[0], 1)))
+        benchmark.measurement(.oursOverPrebuilt, Int(t[1] * 1000 / max(t[2], 1)))
+    } setup: {
+        openOurs(k)
+        let fds = sources!.fds
+        guard fds.withUnsafeBufferPointer({ launch_actions_build($0.baseAddress, k) }) == 0
+        else { fatalError("posix_spawn actions") }
+    } teardown: {
+        launch_actions_free()
+        closeOurs()
+    }
+
+    Benchmark("Launch.\(k).swift.paired",
+              configuration: pairedConfiguration([.swiftTime, .cTime, .swiftOverC])) { benchmark in
+        let tree = Argdata.seq(sources!.fds.map { .fd(FileDescriptor(rawValue: $0)) })
+        var swift: UInt64 = 0, c: UInt64 = 0
+        let launchC = {
+            launchAndWait {
+                var pid: pid_t = 0
+                let error = program_spawn(executable, cTree!.seq, &pid)
+                return (error, pid)
+            }
+        }
+        if benchmark.currentIteration % 2 == 0 {
+            swift = try launchSwift(tree)
+            c = launchC()
+        } else {
+            c = launchC()
+            swift = try launchSwift(tree)
+        }
+        benchmark.measurement(.swiftTime, Int(swift))
+        benchmark.measurement(.cTime, Int(c))
+        benchmark.measurement(.swiftOverC, Int(swift * 1000 / max(c, 1)))
+    } setup: {
+        openOurs(k)
+        cTree = CTree(sources!.fds)
+    } teardown: {
+        cTree = nil
+        closeOurs()
+    }
+
+    // The first launch this process makes: the launcher's first use of
+    // its allocator, its reaper and the pages they touch.
+    var once = configuration()
+    once.warmupIterations = 0
+    once.maxIterations = 1
+    Benchmark("Launch.\(k).ours.first", configuration: once) { benchmark in
+        let fds = sources!.fds
+        timed(benchmark) { spawnOurs(fds) }
+    } setup: {
+        openOurs(k)
+    } teardown: {
+        closeOurs()
+    }
 }
 
 let benchmarks: @Sendable () -> Void = {
     for k in counts {
+        registerPaired(k)
         Benchmark("Launch.\(k).posix_spawn", configuration: configuration()) { benchmark in
             let fds = sources!.fds
             timed(benchmark) {
@@ -194,9 +349,7 @@ let benchmarks: @Sendable () -> Void = {
         // posix_spawn with its actions built once, outside the timing.
         Benchmark("Launch.\(k).posix_spawn.prebuilt", configuration: configuration()) { benchmark in
             timed(benchmark) {
-                var pid: pid_t = 0
-                let error = launch_posix_spawn_prebuilt(program, &pid)
-                return (error, pid)
+                spawnPrebuilt()
             }
         } setup: {
             sources = Sources(k: k)
@@ -212,13 +365,7 @@ let benchmarks: @Sendable () -> Void = {
         // close_range + execve, by hand, without any of our guarantees.
         Benchmark("Launch.\(k).floor", configuration: configuration()) { benchmark in
             let fds = sources!.fds
-            timed(benchmark) {
-                var pid: pid_t = 0
-                let error = fds.withUnsafeBufferPointer {
-                    launch_floor(program, $0.baseAddress, k, &pid)
-                }
-                return (error, pid)
-            }
+            timed(benchmark) { spawnFloor(fds) }
         } setup: {
             sources = Sources(k: k)
         } teardown: {
@@ -230,17 +377,7 @@ let benchmarks: @Sendable () -> Void = {
         // it, rather than read from the descriptor's /proc link.
         Benchmark("Launch.\(k).ours", configuration: configuration()) { benchmark in
             let fds = sources!.fds
-            timed(benchmark) {
-                var pid: pid_t = 0
-                let error = program.withCString { name in
-                    var attr = program_attr()
-                    attr.pa_name = name
-                    return fds.withUnsafeBufferPointer {
-                        program_spawn_raw(executable, nil, 0, $0.baseAddress, k, &attr, &pid)
-                    }
-                }
-                return (error, pid)
-            }
+            timed(benchmark) { spawnOurs(fds) }
         } setup: {
             openOurs(k)
         } teardown: {
@@ -268,10 +405,7 @@ let benchmarks: @Sendable () -> Void = {
         // numbers them 0 ..< k in order; the tree travels too.
         Benchmark("Launch.\(k).ours.swift", configuration: configuration()) { benchmark in
             let tree = Argdata.seq(sources!.fds.map { .fd(FileDescriptor(rawValue: $0)) })
-            let t0 = launch_now_ns()
-            let child = try Program.spawn(FileDescriptor(rawValue: executable), argdata: tree)
-            guard try child.wait() == .exited(0) else { fatalError("\(program) failed") }
-            benchmark.measurement(.launch, Int(launch_now_ns() - t0))
+            benchmark.measurement(.launch, Int(try launchSwift(tree)))
         } setup: {
             openOurs(k)
         } teardown: {

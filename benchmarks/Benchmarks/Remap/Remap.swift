@@ -496,17 +496,20 @@ extension BenchmarkMetric {
         "random line dependent (ps)", polarity: .prefersSmaller, useScalingFactor: false)
     static let lineRandom = BenchmarkMetric.custom(
         "random line independent (ps)", polarity: .prefersSmaller, useScalingFactor: false)
+    static let systemCall = BenchmarkMetric.custom(
+        "system call (ps)", polarity: .prefersSmaller, useScalingFactor: false)
 }
 
 /// The machine's calibration, measured in the same run as the results.
 func registerCalibration() {
     let config = Benchmark.Configuration(
-        metrics: [.copyRate, .lineLatency, .lineRandom],
+        metrics: [.copyRate, .lineLatency, .lineRandom, .systemCall],
         warmupIterations: 0, maxDuration: .seconds(20), maxIterations: 3)
     Benchmark("Machine.calibration", configuration: config) { benchmark in
         benchmark.measurement(.copyRate, Int(bench_calibrate_copy_gbps() * 1000))
         benchmark.measurement(.lineLatency, Int(bench_calibrate_line_ns() * 1000))
         benchmark.measurement(.lineRandom, Int(bench_calibrate_random_line_ns() * 1000))
+        benchmark.measurement(.systemCall, Int(bench_calibrate_syscall_ns() * 1000))
     }
 }
 

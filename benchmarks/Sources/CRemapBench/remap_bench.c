@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+#include <sys/syscall.h>
 
 #include "remap_bench.h"
 
@@ -596,4 +598,23 @@ bench_calibrate_random_line_ns(void)
 	free(mem);
 	free(idx);
 	return ((double)t / (double)steps);
+}
+
+/* getppid(2) through syscall(2), best of five runs: ns a call. */
+double
+bench_calibrate_syscall_ns(void)
+{
+	double best = 1e12, ns;
+	uint64_t t;
+	int r, i;
+
+	for (r = 0; r < 5; r++) {
+		t = bench_now_ns();
+		for (i = 0; i < 100000; i++)
+			(void)syscall(SYS_getppid);
+		ns = (double)(bench_now_ns() - t) / 100000;
+		if (ns < best)
+			best = ns;
+	}
+	return (best);
 }

@@ -150,6 +150,13 @@ double	bench_calibrate_line_ns(void);
 double	bench_calibrate_random_line_ns(void);
 
 /*
+ * One system call (getppid(2), which no library caches), best of five
+ * runs of 100,000: ns a call, what a launch pays dozens of times, and
+ * more on a virtual machine.
+ */
+double	bench_calibrate_syscall_ns(void);
+
+/*
  * Bytes the table occupies: its struct, its fd_nfiles slots and their
  * bitmap.  The allocator's rounding is not included: the core puts big
  * blocks on superpage boundaries, which can leave up to 2 MiB of
