@@ -223,6 +223,24 @@ func spawnOurs(_ fds: [Int32]) -> (Int32, pid_t) {
     return (error, pid)
 }
 
+/// Ours from C with the descriptors as the argdata sequence cTree:
+/// program_spawn serialises it and launches.
+func spawnOursTree() -> (Int32, pid_t) {
+    var pid: pid_t = 0
+    let error = program_spawn(executable, cTree!.seq, &pid)
+    return (error, pid)
+}
+
+func openOursWithTree(_ k: Int) {
+    openOurs(k)
+    cTree = CTree(sources!.fds)
+}
+
+func closeOursWithTree() {
+    cTree = nil
+    closeOurs()
+}
+
 func spawnFloor(_ fds: [Int32]) -> (Int32, pid_t) {
     var pid: pid_t = 0
     let error = fds.withUnsafeBufferPointer {
@@ -288,13 +306,7 @@ func registerPaired(_ k: Int) {
               configuration: pairedConfiguration([.swiftTime, .cTime, .swiftOverC])) { benchmark in
         let tree = Argdata.seq(sources!.fds.map { .fd(FileDescriptor(rawValue: $0)) })
         var swift: UInt64 = 0, c: UInt64 = 0
-        let launchC = {
-            launchAndWait {
-                var pid: pid_t = 0
-                let error = program_spawn(executable, cTree!.seq, &pid)
-                return (error, pid)
-            }
-        }
+        let launchC = { launchAndWait(spawnOursTree) }
         if benchmark.currentIteration % 2 == 0 {
             swift = try launchSwift(tree)
             c = launchC()
@@ -306,11 +318,9 @@ func registerPaired(_ k: Int) {
         benchmark.measurement(.cTime, Int(c))
         benchmark.measurement(.swiftOverC, Int(swift * 1000 / max(c, 1)))
     } setup: {
-        openOurs(k)
-        cTree = CTree(sources!.fds)
+        openOursWithTree(k)
     } teardown: {
-        cTree = nil
-        closeOurs()
+        closeOursWithTree()
     }
 
     // The first launch this process makes: the launcher's first use of
@@ -318,7 +328,12 @@ func registerPaired(_ k: Int) {
     var once = configuration()
     once.warmupIterations = 0
     once.maxIterations = 1
-    Benchmark("Launch.\(k).ours.first", configuration: once) { benchmark in
+    registerOurs("Launch.\(k).ours.first", k, once)
+}
+
+/// Ours from C (spawnOurs) timed alone, one launch an iteration.
+func registerOurs(_ name: String, _ k: Int, _ configuration: Benchmark.Configuration) {
+    Benchmark(name, configuration: configuration) { benchmark in
         let fds = sources!.fds
         timed(benchmark) { spawnOurs(fds) }
     } setup: {
@@ -375,30 +390,17 @@ let benchmarks: @Sendable () -> Void = {
         // Ours, from C: the list is the mapping, any mapping would do;
         // argv[0] given (pa_name), as the floor and posix_spawn are given
         // it, rather than read from the descriptor's /proc link.
-        Benchmark("Launch.\(k).ours", configuration: configuration()) { benchmark in
-            let fds = sources!.fds
-            timed(benchmark) { spawnOurs(fds) }
-        } setup: {
-            openOurs(k)
-        } teardown: {
-            closeOurs()
-        }
+        registerOurs("Launch.\(k).ours", k, configuration())
 
         // Ours, from C, with the descriptors as an argdata sequence built
         // once (cloudlibc's argdata_create_fd and _seq): program_spawn
         // serialises it and launches, the work the Swift row does.
         Benchmark("Launch.\(k).ours.argdata", configuration: configuration()) { benchmark in
-            timed(benchmark) {
-                var pid: pid_t = 0
-                let error = program_spawn(executable, cTree!.seq, &pid)
-                return (error, pid)
-            }
+            timed(benchmark, spawnOursTree)
         } setup: {
-            openOurs(k)
-            cTree = CTree(sources!.fds)
+            openOursWithTree(k)
         } teardown: {
-            cTree = nil
-            closeOurs()
+            closeOursWithTree()
         }
 
         // Ours, from Swift: the descriptors as an argdata sequence, which
