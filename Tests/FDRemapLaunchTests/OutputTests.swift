@@ -146,6 +146,25 @@ import Testing
         #expect(try await run.wait() == .signaled(SIGKILL, coreDumped: false))
     }
 
+    @Test func aFullPipeNobodyReadsCostsNoCPU() async {
+        // In a process of its own, so that its CPU time is this test's.
+        // The pipe is readable all the while: its read source must be
+        // suspended, not firing for nobody.
+        await #expect(processExitsWith: .success) {
+            let (run, output) = try OutputTests.yes()
+            var chunks = output.chunks.makeAsyncIterator()
+            #expect(await chunks.next() != nil)
+            try await Task.sleep(for: .milliseconds(200))  // the pipe fills
+            let before = cpuTime()
+            try await Task.sleep(for: .seconds(1))
+            let used = cpuTime() - before
+            #expect(used < .milliseconds(200), "\(used) of CPU in a second")
+            try run.send(signal: .kill)
+            #expect(try await run.wait() == .signaled(SIGKILL, coreDumped: false))
+            _ = await chunks.next()
+        }
+    }
+
     @Test func aSlowConsumerGetsEveryByteInOrder() async throws {
         // About 590 KB, several pipes full, read with pauses: the writer
         // waits for the reader, and nothing is lost or reordered.
@@ -287,6 +306,14 @@ private func killedAfter(_ run: Execution, _ body: () async throws -> Void) asyn
         throw error
     }
     try run.send(signal: .kill)
+}
+
+/// This process's CPU time so far, user and system
+/// (`CLOCK_PROCESS_CPUTIME_ID`).
+private func cpuTime() -> Duration {
+    var t = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t)
+    return .seconds(t.tv_sec) + .nanoseconds(t.tv_nsec)
 }
 
 /// The contents of a /proc file, or nil when it cannot be read.
