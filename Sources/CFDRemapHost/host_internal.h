@@ -103,10 +103,14 @@ struct host_launch {
 	pid_t		 hl_pid;	/* the child, after a spawn */
 	struct host_plan *hl_early;	/* a child started before the model */
 	int		*hl_kfds;	/* its list, as the child read it */
+	const int	*hl_list;	/* the list the model read (our copy) */
 	bool		 hl_released;	/* the activator let it go on */
 };
 
-/* The payload of every mirror file: the real descriptor it stands for. */
+/*
+ * The payload of the mirror's files: the real descriptor the executable's
+ * file stands for (-1 for the one file every other slot shares).
+ */
 struct hostfile {
 	int			 hf_fd;
 	struct host_launch	*hf_launch;

@@ -2,13 +2,22 @@
  * host_model.c: a model process that mirrors the caller's descriptors,
  * and the model's proc_exec() run over it.
  *
- * The mirror holds only what the model's checks look at: one model file
- * per distinct descriptor of fds that is really open, at the same slot;
- * the executable's descriptor; and, only when fdslen goes past all of
- * those, a placeholder at the caller's real highest descriptor, so that
- * the model's E2BIG (fdslen > fd_lastfile + 1) is the caller's.  Each
- * file's f_data is a struct hostfile naming the real descriptor, so the
- * activator reads the new table's slot i as "real descriptor fds[i]".
+ * The mirror holds only what the model's checks look at: a slot for each
+ * distinct descriptor of fds that is really open, at the same number; the
+ * executable's descriptor; and, only when fdslen goes past all of those,
+ * a placeholder at the caller's real highest descriptor, so that the
+ * model's E2BIG (fdslen > fd_lastfile + 1) is the caller's.  The
+ * executable's slot holds a file of its own, with its open flags and a
+ * struct hostfile naming it; every other slot holds one shared file (its
+ * references taken at once), since the model's checks look at nothing a
+ * descriptor's file would tell apart from another's (all passable, all
+ * rights, no flags).  So a mirror of k descriptors costs two files, not k.
+ *
+ * The model reads the list from our copy of it, the one copy-in of the
+ * caller's memory, and the activator reads the new table's slot i as
+ * "real descriptor list[i]" from that copy: what the model validated is
+ * what the child gets, even if another thread rewrites the caller's list
+ * meanwhile.
  *
  * Whether descriptors are open is asked with poll(2), up to 512 per call
  * and POLLNVAL for the closed ones: about 18 us for 1000 descriptors
@@ -224,51 +233,66 @@ host_fflags(int oflags)
 /* What the mirror is built from. */
 struct host_mirror {
 	uint64_t	*hm_map;	/* bit fd: mirror descriptor fd */
+	int		*hm_list;	/* our copy of fds, or NULL */
+	bool		 hm_listowned;	/* hm_list is ours to free */
 	bool		 hm_fdsfault;	/* fds could not be read */
 	int		 hm_top;	/* highest marked, -1 when none */
 	int		 hm_execfd;	/* open executable or -1 */
 	unsigned int	 hm_execflag;	/* its model open flags */
-	struct hostfile	*hm_files;
+	struct hostfile	 hm_files[2];	/* the executable's, the shared one */
 };
 
 /*
- * Build td's table from the marked descriptors, in ascending order: one
- * model file each, at its real number, allocated together and installed
- * together (falloc_noinstall_n(), finstall_refed_fixed()), so that the
- * mirror costs no lock and no reference count per descriptor.  hm_files
- * gets one entry per descriptor (freed by the caller).
+ * Build td's table from the marked descriptors, in ascending order, each
+ * at its real number: the executable's file at its slot, the shared file
+ * at every other, both allocated together and installed together
+ * (falloc_noinstall_n(), finstall_refed_fixed()) with the shared file's
+ * references taken at once (fhold_n()): the mirror costs no lock and no
+ * allocation per descriptor.
  */
 static int
 host_mirror_build(struct thread *td, struct host_mirror *hm,
     struct host_launch *hl)
 {
-	size_t nfiles = 0, w, k = 0, i;
-	struct file **fps;
+	size_t nslots = 0, nfiles, w, k = 0, i;
+	struct file **fps, *files[2], *execfp, *shared;
 	uint64_t bits;
 	int *nums, fd, error;
 
 	for (w = 0; hm->hm_top >= 0 && w <= (size_t)hm->hm_top / 64; w++)
-		nfiles += (size_t)__builtin_popcountll(hm->hm_map[w]);
-	hm->hm_files = fdr_calloc(nfiles > 0 ? nfiles : 1,
-	    sizeof(*hm->hm_files));
-	fps = fdr_malloc((nfiles > 0 ? nfiles : 1) * sizeof(*fps));
-	nums = fdr_malloc((nfiles > 0 ? nfiles : 1) * sizeof(*nums));
+		nslots += (size_t)__builtin_popcountll(hm->hm_map[w]);
+	nfiles = (hm->hm_execfd >= 0 ? 1 : 0) +
+	    (nslots > (hm->hm_execfd >= 0 ? 1u : 0u) ? 1 : 0);
+	fps = fdr_malloc((nslots > 0 ? nslots : 1) * sizeof(*fps));
+	nums = fdr_malloc((nslots > 0 ? nslots : 1) * sizeof(*nums));
 	error = ENOMEM;
-	if (hm->hm_files == NULL || fps == NULL || nums == NULL ||
-	    falloc_noinstall_n(td, fps, nfiles) != 0)
+	if (fps == NULL || nums == NULL ||
+	    falloc_noinstall_n(td, files, nfiles) != 0)
 		goto out;
+	execfp = hm->hm_execfd >= 0 ? files[0] : NULL;
+	shared = nfiles > (execfp != NULL ? 1u : 0u) ? files[nfiles - 1] : NULL;
+	if (execfp != NULL) {
+		hm->hm_files[0] = (struct hostfile){ hm->hm_execfd, hl };
+		finit(execfp, hm->hm_execflag, DTYPE_NONE, &hm->hm_files[0],
+		    &host_fileops);
+	}
+	if (shared != NULL) {
+		hm->hm_files[1] = (struct hostfile){ -1, hl };
+		finit(shared, 0, DTYPE_NONE, &hm->hm_files[1], &host_fileops);
+		if (nslots - (execfp != NULL ? 1 : 0) > 1)
+			fhold_n(shared, (unsigned int)(nslots -
+			    (execfp != NULL ? 1 : 0) - 1));
+	}
 	for (w = 0; hm->hm_top >= 0 && w <= (size_t)hm->hm_top / 64; w++) {
 		for (bits = hm->hm_map[w]; bits != 0; bits &= bits - 1) {
 			fd = (int)(w * 64) + __builtin_ctzll(bits);
-			hm->hm_files[k] = (struct hostfile){ fd, hl };
-			finit(fps[k], fd == hm->hm_execfd ? hm->hm_execflag : 0,
-			    DTYPE_NONE, &hm->hm_files[k], &host_fileops);
+			fps[k] = fd == hm->hm_execfd ? execfp : shared;
 			nums[k++] = fd;
 		}
 	}
-	error = finstall_refed_fixed(td, fps, nums, nfiles);
+	error = finstall_refed_fixed(td, fps, nums, nslots);
 	if (error != 0)
-		for (i = 0; i < nfiles; i++)
+		for (i = 0; i < nslots; i++)
 			(void)fdrop(fps[i], td);
 out:
 	fdr_free(fps);
@@ -301,12 +325,14 @@ host_fds_readfirst(void)
  * fds is longer than host_fds_readfirst() (so that a huge fdslen is
  * E2BIG without copying it); the open entries of fds when they can be
  * read (hm_fdsfault when they cannot); the executable; and the real
- * highest when fdslen goes past everything else.  Fills hm (hm_map
- * allocated).
+ * highest when fdslen goes past everything else.  The list is copied in
+ * once, into hm_list, unless the caller has a copy already (given, the
+ * early child's); the model then reads that copy.  Fills hm (hm_map and
+ * hm_list allocated).
  */
 static int
 host_mirror_plan(struct host_mirror *hm, unsigned int flags, int execfd,
-    size_t datalen, const int *fds, size_t fdslen)
+    size_t datalen, const int *fds, size_t fdslen, int *given)
 {
 	int *kfds = NULL, highest = -2, top = -1, oflags;
 	size_t i, nwords, nref = fdslen;
@@ -316,18 +342,30 @@ host_mirror_plan(struct host_mirror *hm, unsigned int flags, int execfd,
 	hm->hm_top = -1;
 	if (datalen >= EXEC_ARG_MAX)
 		return (0);
-	if (fdslen > HOST_FDS_PEEK && fdslen > host_fds_readfirst()) {
+	if (given == NULL && fdslen > HOST_FDS_PEEK &&
+	    fdslen > host_fds_readfirst()) {
 		highest = host_highest_fd(flags);
 		if (fdslen > (size_t)highest + 1)
 			nref = 0;	/* E2BIG: mirror only the highest */
 	}
 	if (nref > 0) {
+		/* The validation marks closed entries -1: a scratch copy. */
 		kfds = fdr_malloc(nref * sizeof(*kfds));
 		if (kfds == NULL)
 			return (ENOMEM);
-		if (copyin(fds, kfds, nref * sizeof(*kfds)) == 0)
+		if (given != NULL)
+			hm->hm_list = given;
+		else if ((hm->hm_list = fdr_malloc(nref * sizeof(int))) ==
+		    NULL) {
+			fdr_free(kfds);
+			return (ENOMEM);
+		} else
+			hm->hm_listowned = true;
+		if (given != NULL ||
+		    copyin(fds, hm->hm_list, nref * sizeof(*kfds)) == 0) {
+			memcpy(kfds, hm->hm_list, nref * sizeof(*kfds));
 			top = host_fds_validate(kfds, nref);
-		else {
+		} else {
 			nref = 0;
 			hm->hm_fdsfault = true;
 		}
@@ -378,23 +416,28 @@ host_model_exec(struct host_launch *hl, int execfd, const void *data,
 	int error;
 
 	error = host_mirror_plan(&hm, hl->hl_flags, execfd, datalen, fds,
-	    fdslen);
+	    fdslen, hl->hl_kfds);
 	if (error != 0)
-		return (error);
+		goto out;
 	td = proc_create();
 	if (td == NULL) {
 		error = ENOMEM;
 		goto out;
 	}
 	hl->hl_fdsfault = hm.hm_fdsfault;
+	hl->hl_list = hm.hm_fdsfault ? NULL : hm.hm_list;
 	error = host_mirror_build(td, &hm, hl);
+	/* Our copy when we have one: an unreadable list the model copies in. */
 	if (error == 0)
-		error = proc_exec(td, execfd, data, datalen, fds, fdslen);
+		error = proc_exec(td, execfd, data, datalen,
+		    hl->hl_list != NULL ? hl->hl_list : fds, fdslen);
 	if (hm.hm_fdsfault && error != E2BIG && error != ENOMEM)
 		error = EFAULT;
 	proc_destroy(td);
+	hl->hl_list = NULL;
 out:
-	fdr_free(hm.hm_files);
+	if (hm.hm_listowned)
+		fdr_free(hm.hm_list);
 	fdr_free(hm.hm_map);
 	return (error);
 }

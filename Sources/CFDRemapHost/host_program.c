@@ -54,30 +54,23 @@ host_nofile_check(int n)
 /*
  * The activator of a launch whose child started early: the model
  * accepted, so plan the arguments (E2BIG) and check the limit (EMFILE)
- * as for any launch, check that the new table is the list the child
- * shuffled by, and let the child exec.  Slot i mirrors the model's copy
- * of fds[i], the child's plan came from an earlier copy: they differ only
- * if another thread wrote the list between the two, which is EINVAL
- * rather than a program started with descriptors the model never saw.
- * Its error, or 0 with hl_pid set.
+ * as for any launch, and let the child exec.  The model read the very
+ * copy of the list the child shuffled by (hl_kfds), so the new table is
+ * that list; a table of another length cannot be, and is EINVAL.  Its
+ * error, or 0 with hl_pid set.
  */
 static int
 host_release(struct host_launch *hl, struct image_args *args, int execfd)
 {
 	const struct program_attr *attr = hl->hl_attr;
 	struct host_plan *hp = hl->hl_early;
-	struct filedesc *fdp = args->fdp;
-	int n = fdp->fd_lastfile + 1, i, error;
+	int n = args->fdp->fd_lastfile + 1, error;
 
 	error = host_plan_args(hp, args, attr, execfd);
 	if (error == 0)
 		error = host_nofile_check(n);
-	if (error == 0 && n != hp->hp_n)
+	if (error == 0 && (n != hp->hp_n || hl->hl_list != hl->hl_kfds))
 		error = EINVAL;
-	for (i = 0; error == 0 && i < n; i++)
-		if (((const struct hostfile *)
-		    fdp->fd_ofiles[i].fde_file->f_data)->hf_fd != hl->hl_kfds[i])
-			error = EINVAL;
 	if (error != 0)
 		return (error);
 	hl->hl_released = true;
@@ -94,9 +87,10 @@ host_release(struct host_launch *hl, struct image_args *args, int execfd)
 
 /*
  * The image activator: the model accepted the exec and built the new
- * table in args->fdp, slot i a mirror file of real descriptor fds[i].
- * Plan the child (argv, E2BIG and EMFILE before anything starts, the
- * shuffle) in memory of its own, and start it.
+ * table in args->fdp from our copy of the list, hl_list, so its slot i
+ * stands for real descriptor hl_list[i] (fp, the executable's file, names
+ * its own).  Plan the child (argv, E2BIG and EMFILE before anything
+ * starts, the shuffle) in memory of its own, and start it.
  */
 static int
 host_fo_exec(struct file *fp, struct image_args *args,
@@ -111,7 +105,8 @@ host_fo_exec(struct file *fp, struct image_args *args,
 	char **listenenv = NULL;
 	int *src, n, i, error;
 
-	if (hl->hl_fdsfault)
+	if (hl->hl_fdsfault || (hl->hl_list == NULL &&
+	    fdp->fd_lastfile >= 0))
 		return (EFAULT);	/* the mirror is not the caller's */
 	if (hl->hl_early != NULL)
 		return (host_release(hl, args, hf->hf_fd));
@@ -145,8 +140,7 @@ host_fo_exec(struct file *fp, struct image_args *args,
 	if (error != 0)
 		goto out;
 	for (i = 0; i < n; i++)
-		src[i] = ((const struct hostfile *)
-		    fdp->fd_ofiles[i].fde_file->f_data)->hf_fd;
+		src[i] = hl->hl_list[i];	/* consumed by the plan */
 	error = host_plan_fds(hp, src, n, hf->hf_fd);
 	if (error != 0)
 		goto out;

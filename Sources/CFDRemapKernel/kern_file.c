@@ -84,6 +84,16 @@ fhold(struct file *fp)
 	assert(old > 0 && old < ~0u);
 }
 
+/* n more references at once; relaxed, as fhold(). */
+void
+fhold_n(struct file *fp, unsigned int n)
+{
+	unsigned int old __attribute__((unused));
+
+	old = __atomic_fetch_add(&fp->f_count, n, __ATOMIC_RELAXED);
+	assert(old > 0 && old <= ~0u - n);
+}
+
 /* The last reference went: run the close hook and free the file. */
 int
 fdrop_last(struct file *fp, struct thread *td)

@@ -105,6 +105,12 @@ file_count(const struct file *fp)
 void	fhold(struct file *fp) FDR_SYM(fhold);
 
 /*
+ * Take n references on a file at once (one atomic add): for a file about
+ * to fill n slots, as the host launcher's mirror does.
+ */
+void	fhold_n(struct file *fp, unsigned int n) FDR_SYM(fhold_n);
+
+/*
  * Drop a reference.  The last one calls fo_close (with td, which may be
  * NULL) and frees the file; its result is returned, 0 otherwise.
  */
