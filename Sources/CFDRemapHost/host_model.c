@@ -254,34 +254,32 @@ static int
 host_mirror_build(struct thread *td, struct host_mirror *hm,
     struct host_launch *hl)
 {
-	size_t nslots = 0, nfiles, w, k = 0, i;
-	struct file **fps, *files[2], *execfp, *shared;
+	size_t nslots = 0, nexec, w, k = 0, i;
+	struct file **fps, *files[2], *execfp = NULL, *shared = NULL;
 	uint64_t bits;
 	int *nums, fd, error;
 
 	for (w = 0; hm->hm_top >= 0 && w <= (size_t)hm->hm_top / 64; w++)
 		nslots += (size_t)__builtin_popcountll(hm->hm_map[w]);
-	nfiles = (hm->hm_execfd >= 0 ? 1 : 0) +
-	    (nslots > (hm->hm_execfd >= 0 ? 1u : 0u) ? 1 : 0);
+	nexec = hm->hm_execfd >= 0 ? 1 : 0;	/* marked when open */
 	fps = fdr_malloc((nslots > 0 ? nslots : 1) * sizeof(*fps));
 	nums = fdr_malloc((nslots > 0 ? nslots : 1) * sizeof(*nums));
 	error = ENOMEM;
-	if (fps == NULL || nums == NULL ||
-	    falloc_noinstall_n(td, files, nfiles) != 0)
+	if (fps == NULL || nums == NULL || falloc_noinstall_n(td, files,
+	    nexec + (nslots > nexec ? 1 : 0)) != 0)
 		goto out;
-	execfp = hm->hm_execfd >= 0 ? files[0] : NULL;
-	shared = nfiles > (execfp != NULL ? 1u : 0u) ? files[nfiles - 1] : NULL;
-	if (execfp != NULL) {
+	if (nexec > 0) {
+		execfp = files[0];
 		hm->hm_files[0] = (struct hostfile){ hm->hm_execfd, hl };
 		finit(execfp, hm->hm_execflag, DTYPE_NONE, &hm->hm_files[0],
 		    &host_fileops);
 	}
-	if (shared != NULL) {
+	if (nslots > nexec) {
+		shared = files[nexec];
 		hm->hm_files[1] = (struct hostfile){ -1, hl };
 		finit(shared, 0, DTYPE_NONE, &hm->hm_files[1], &host_fileops);
-		if (nslots - (execfp != NULL ? 1 : 0) > 1)
-			fhold_n(shared, (unsigned int)(nslots -
-			    (execfp != NULL ? 1 : 0) - 1));
+		if (nslots - nexec > 1)
+			fhold_n(shared, (unsigned int)(nslots - nexec - 1));
 	}
 	for (w = 0; hm->hm_top >= 0 && w <= (size_t)hm->hm_top / 64; w++) {
 		for (bits = hm->hm_map[w]; bits != 0; bits &= bits - 1) {

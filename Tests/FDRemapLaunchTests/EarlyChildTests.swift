@@ -1,4 +1,4 @@
-// Lists of 2,048 descriptors and more: the child starts before the model
+// Lists of 3,072 descriptors and more: the child starts before the model
 // has decided and shuffles beside it, on another CPU (host_plan_early in
 // host_program.c). The same tables and the same errors as a launch in
 // turn (PROGRAM_TEST_SERIAL), nothing left behind when the model says
@@ -26,6 +26,9 @@ func longList(_ o: Opened, count: Int, files: Int, seed: UInt64) -> [Int32] {
     return fds
 }
 
+/// A list this long starts its child early (HOST_EARLY_MIN is 3,072).
+let earlyLength = 4000
+
 /// The early path's error cases; each in a process of its own.
 enum EarlyErrorCase: String, CaseIterable, Codable, Sendable {
     /// An entry that is not open: the model's EBADF (the child, which
@@ -47,16 +50,16 @@ enum EarlyErrorCase: String, CaseIterable, Codable, Sendable {
         let o = Opened()
         let m = o.memfd()
         let probe = o.open(Probe.path)
-        var fds = [Int32](repeating: m, count: 3000)
-        fds[2999] = o.dup(m, atLeast: 3000)
+        var fds = [Int32](repeating: m, count: earlyLength)
+        fds[earlyLength - 1] = o.dup(m, atLeast: Int32(earlyLength))
         switch self {
         case .ebadfEntry:
-            let closed = o.dup(m, atLeast: 4000)
+            let closed = o.dup(m, atLeast: Int32(earlyLength + 1000))
             o.close(closed)
             fds[1234] = closed
             return (EBADF, cleanly { spawnRaw(probe, [], fds).error })
         case .ebadfExecutable:
-            let closed = o.dup(m, atLeast: 4000)
+            let closed = o.dup(m, atLeast: Int32(earlyLength + 1000))
             o.close(closed)
             return (EBADF, cleanly { spawnRaw(closed, [], fds).error })
         case .e2bigList:
@@ -83,13 +86,13 @@ enum EarlyErrorCase: String, CaseIterable, Codable, Sendable {
 }
 
 @Suite struct EarlyChildTests {
-    /// 3,000 descriptors of 40 files in random order: exactly that table,
+    /// 4,000 descriptors of 40 files in random order: exactly that table,
     /// whether the child starts early or after the model.
     @Test(arguments: [UInt32(0), UInt32(PROGRAM_TEST_SERIAL)])
     func aLongRandomListGivesExactlyItsTable(flags: UInt32) {
         raiseNoFile(12000)
         let o = Opened()
-        var fds = longList(o, count: 3000, files: 40, seed: 7)
+        var fds = longList(o, count: earlyLength, files: 40, seed: 7)
         let report = o.memfd()
         fds[1500] = report
         let (_, r) = runProbe(fds, report: report, flags: flags)
@@ -110,7 +113,7 @@ enum EarlyErrorCase: String, CaseIterable, Codable, Sendable {
         await #expect(processExitsWith: .success) {
             raiseNoFile(12000)
             let o = Opened()
-            let fds = longList(o, count: 2500, files: 10, seed: 3)
+            let fds = longList(o, count: earlyLength, files: 10, seed: 3)
             let probe = o.open(Probe.path)
             let (s, failures) = launchFailingEachAllocation {
                 spawnRaw(probe, data(["countfds"]), fds)
@@ -134,7 +137,7 @@ enum EarlyErrorCase: String, CaseIterable, Codable, Sendable {
         let o = Opened()
         let report = o.memfd()
         let (s, r) = runProbe([report], report: report,
-                              command: ["execrace", "0", "3000", "8"], checkPid: false)
+                              command: ["execrace", "0", "\(earlyLength)", "8"], checkPid: false)
         guard s.error == 0, let line = r.lines("execrace").first, line.count == 3 else {
             Issue.record("no execrace report: \(r.text)")
             return

@@ -68,7 +68,7 @@
  * exits), and a failed one waits until the caller has taken a pidfd of
  * it (pidfd_open(2), exact: nobody can reap a running child), then
  * exits; with no descriptor free for that pidfd it is reaped by its
- * pid.  A spawn of 2,048 descriptors or more (within
+ * pid.  A spawn of 3,072 descriptors or more (within
  * RLIMIT_NOFILE, without PROGRAM_LISTEN_PID, on a thread that may run
  * on two CPUs or more, with clone3) starts its child first, without CLONE_VFORK, on another of the
  * calling thread's CPUs: it shuffles while the caller runs the model,
