@@ -5,6 +5,7 @@
  */
 #define	_GNU_SOURCE
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "kern_internal.h"
@@ -44,11 +45,13 @@ exec_copyin_data(struct image_args *args, const void *data, size_t datalen)
 
 /*
  * Copy the descriptor list into a temporary buffer of the kernel's, set
- * in *kfdsp (NULL for an empty list).  Returns 0, ENOMEM or EFAULT, with
- * nothing allocated on error.
+ * in *kfdsp (NULL for an empty list); a list in kernel memory already
+ * (UIO_SYSSPACE) is used in place, *kfdsp being fds itself.  Returns 0,
+ * ENOMEM or EFAULT, with nothing allocated on error.
  */
 static int
-exec_copyin_fdlist(const int *fds, size_t fdslen, int **kfdsp)
+exec_copyin_fdlist(const int *fds, size_t fdslen, enum uio_seg fdsseg,
+    int **kfdsp)
 {
 	int *kfds;
 	int error;
@@ -56,6 +59,10 @@ exec_copyin_fdlist(const int *fds, size_t fdslen, int **kfdsp)
 	*kfdsp = NULL;
 	if (fdslen == 0)
 		return (0);
+	if (fdsseg == UIO_SYSSPACE) {
+		*kfdsp = (int *)(uintptr_t)fds;
+		return (0);
+	}
 	kfds = fdr_malloc(fdslen * sizeof(*kfds));
 	if (kfds == NULL)
 		return (ENOMEM);
@@ -89,24 +96,47 @@ exec_copyin_begin(struct thread *td, struct image_args *args,
 	return (exec_copyin_data(args, data, datalen));
 }
 
-/* Copy in data and list, and build the new table with references. */
-int
-exec_copyin_data_fds(struct thread *td, struct image_args *args,
-    const void *data, size_t datalen, const int *fds, size_t fdslen)
+/* Free a list exec_copyin_fdlist() copied in (not one used in place). */
+static void
+exec_free_fdlist(int *kfds, enum uio_seg fdsseg)
+{
+
+	if (fdsseg == UIO_USERSPACE)
+		fdr_free(kfds);
+}
+
+/*
+ * exec_copyin_data_fds() with the list where fdsseg says: copy in data
+ * and list, and build the new table with references.
+ */
+static int
+exec_copyin_data_fdseg(struct thread *td, struct image_args *args,
+    const void *data, size_t datalen, const int *fds, size_t fdslen,
+    enum uio_seg fdsseg)
 {
 	int *kfds = NULL;
 	int error;
 
 	error = exec_copyin_begin(td, args, data, datalen, fdslen);
 	if (error == 0)
-		error = exec_copyin_fdlist(fds, fdslen, &kfds);
+		error = exec_copyin_fdlist(fds, fdslen, fdsseg, &kfds);
 	if (error == 0)
 		error = fdcopy_remapped(td->td_proc->p_fd, kfds, fdslen,
 		    &args->fdp);
-	fdr_free(kfds);
+	exec_free_fdlist(kfds, fdsseg);
 	if (error != 0)
 		exec_free_args(args);
 	return (error);
+}
+
+/* Copy in data and list, and build the new table with references. */
+int
+exec_copyin_data_fds(struct thread *td, struct image_args *args,
+    const void *data, size_t datalen, const int *fds, size_t fdslen)
+{
+
+	return (exec_copyin_data_fdseg(td, args, data, datalen, fds, fdslen,
+	    UIO_USERSPACE));
 }
 
 /* Free the buffer and, when it is still there, the new table. */
@@ -158,14 +188,15 @@ exec_activate(struct thread *td, struct file *fp, struct image_args *args)
  */
 static int
 proc_exec_shared(struct thread *td, int fd, const void *data,
-    size_t datalen, const int *fds, size_t fdslen)
+    size_t datalen, const int *fds, size_t fdslen, enum uio_seg fdsseg)
 {
 	struct filedesc *fdp;
 	struct image_args args;
 	struct file *fp;
 	int error;
 
-	error = exec_copyin_data_fds(td, &args, data, datalen, fds, fdslen);
+	error = exec_copyin_data_fdseg(td, &args, data, datalen, fds, fdslen,
+	    fdsseg);
 	if (error != 0)
 		return (error);
 	args.fd = fd;
@@ -194,7 +225,7 @@ proc_exec_shared(struct thread *td, int fd, const void *data,
  */
 static int
 proc_exec_move(struct thread *td, int fd, const void *data,
-    size_t datalen, const int *fds, size_t fdslen)
+    size_t datalen, const int *fds, size_t fdslen, enum uio_seg fdsseg)
 {
 	struct filedesc *fdp = td->td_proc->p_fd;
 	struct image_args args;
@@ -205,7 +236,7 @@ proc_exec_move(struct thread *td, int fd, const void *data,
 
 	error = exec_copyin_begin(td, &args, data, datalen, fdslen);
 	if (error == 0)
-		error = exec_copyin_fdlist(fds, fdslen, &kfds);
+		error = exec_copyin_fdlist(fds, fdslen, fdsseg, &kfds);
 	if (error != 0)
 		goto out;
 	args.fd = fd;
@@ -229,7 +260,7 @@ proc_exec_move(struct thread *td, int fd, const void *data,
 	if (fp != NULL)
 		(void)fdrop(fp, td);
 out:
-	fdr_free(kfds);
+	exec_free_fdlist(kfds, fdsseg);
 	exec_free_args(&args);
 	return (error);
 }
@@ -242,12 +273,23 @@ out:
  * share it further, and it is here.
  */
 int
-proc_exec(struct thread *td, int fd, const void *data, size_t datalen,
-    const int *fds, size_t fdslen)
+kern_proc_exec(struct thread *td, int fd, const void *data, size_t datalen,
+    const int *fds, size_t fdslen, enum uio_seg fdsseg)
 {
 	struct filedesc *fdp = td->td_proc->p_fd;
 
 	if (__atomic_load_n(&fdp->fd_refcnt, __ATOMIC_ACQUIRE) == 1)
-		return (proc_exec_move(td, fd, data, datalen, fds, fdslen));
-	return (proc_exec_shared(td, fd, data, datalen, fds, fdslen));
+		return (proc_exec_move(td, fd, data, datalen, fds, fdslen,
+		    fdsseg));
+	return (proc_exec_shared(td, fd, data, datalen, fds, fdslen, fdsseg));
+}
+
+/* CloudABI's exec, its list in the caller's memory: see imgact.h. */
+int
+proc_exec(struct thread *td, int fd, const void *data, size_t datalen,
+    const int *fds, size_t fdslen)
+{
+
+	return (kern_proc_exec(td, fd, data, datalen, fds, fdslen,
+	    UIO_USERSPACE));
 }

@@ -3,7 +3,7 @@ import Testing
 import Synchronization
 import SystemPackage
 import CFDRemapKernel
-@testable import FDRemap
+@_spi(KernelAccess) @testable import FDRemap
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -492,6 +492,34 @@ final class ActivatorLog: Sendable {
                 #expect(p.table == before)
             }
             #expect(log.calls.isEmpty)
+        }
+        leaks.verify(files)
+    }
+
+    /// kern_proc_exec with the list in kernel memory (UIO_SYSSPACE) reads
+    /// it in place: the same new table as proc_exec, and the only copy-in
+    /// is the data's, so a second one never comes.
+    @Test func aKernelListIsReadInPlace() throws {
+        let leaks = LeakCheck()
+        do {
+            let p = try process(files: 3)
+            let exe = try files.open(p, imageActivator: log.activator())
+            let list: [Int32] = [2, 0, 2]
+            fdr_fail_arm(FDR_FAIL_COPYIN, 2)
+            let error = list.withUnsafeBufferPointer { f in
+                kern_proc_exec(p.kernelThread.assumingMemoryBound(to: thread.self), exe,
+                               [UInt8(7)], 1, f.baseAddress, f.count, UIO_SYSSPACE)
+            }
+            let fired = fdr_fail_fired(FDR_FAIL_COPYIN) != 0
+            fdr_fail_arm(FDR_FAIL_COPYIN, 0)
+            #expect(error == 0)
+            #expect(!fired, "the list was copied in")
+            #expect(log.calls.count == 1)
+            #expect(p.table.openDescriptors == [0, 1, 2])
+            #expect(p.payload(of: 0) as? Int == 2)
+            #expect(p.payload(of: 1) as? Int == 0)
+            #expect(p.payload(of: 2) as? Int == 2)
+            expectBalanced([p.table])
         }
         leaks.verify(files)
     }

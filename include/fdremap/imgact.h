@@ -75,4 +75,23 @@ void	exec_free_args(struct image_args *args) FDR_SYM(exec_free_args);
 int	proc_exec(struct thread *td, int fd, const void *data, size_t datalen,
 	    const int *fds, size_t fdslen) FDR_SYM(proc_exec);
 
+/* Where an address points (FreeBSD's enum uio_seg). */
+enum uio_seg {
+	UIO_USERSPACE,		/* the caller's memory: copied in, or EFAULT */
+	UIO_SYSSPACE		/* the kernel's: read in place */
+};
+
+/*
+ * proc_exec() for a caller inside the kernel that has the descriptor
+ * list in its own memory already (fdsseg UIO_SYSSPACE), as FreeBSD's
+ * kern_* functions take what their sys_* callers copied in: the list is
+ * read where it is, not copied, and must stay unchanged until this
+ * returns; data is copied in as ever.  UIO_USERSPACE is proc_exec().
+ * Same checks, same order, same errors, apart from the list's EFAULT,
+ * which a kernel address cannot give.
+ */
+int	kern_proc_exec(struct thread *td, int fd, const void *data,
+	    size_t datalen, const int *fds, size_t fdslen,
+	    enum uio_seg fdsseg) FDR_SYM(kern_proc_exec);
+
 #endif /* !_FDREMAP_IMGACT_H_ */
