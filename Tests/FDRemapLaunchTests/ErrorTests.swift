@@ -343,8 +343,10 @@ private func fillReport(_ r: ProbeReport) -> [Int]? {
             let o = Opened()
             let m = o.memfd()
             let probe = o.open(Probe.path)
-            // Ours (to mirror fds), the model's of data, the model's of fds.
-            for k in UInt64(1)...3 {
+            // Ours of fds (to mirror them), then the model's of data; the
+            // model reads our copy of fds in place (kern_proc_exec), so
+            // there is no third.
+            for k in UInt64(1)...2 {
                 fdr_fail_arm(FDR_FAIL_COPYIN, k)
                 let error = cleanly { spawnRaw(probe, data(["report", "0"]), [m]).error }
                 let fired = fdr_fail_fired(FDR_FAIL_COPYIN) != 0
@@ -352,6 +354,12 @@ private func fillReport(_ r: ProbeReport) -> [Int]? {
                 #expect(fired)
                 #expect(error == EFAULT, "copy-in \(k)")
             }
+            fdr_fail_arm(FDR_FAIL_COPYIN, 3)
+            let s = spawnRaw(probe, data(["report", "0"]), [m])
+            let fired = fdr_fail_fired(FDR_FAIL_COPYIN) != 0
+            fdr_fail_arm(FDR_FAIL_COPYIN, 0)
+            #expect(!fired && s.error == 0, "a third copy-in")
+            if s.error == 0 { reap(s.pid) }
         }
     }
 
