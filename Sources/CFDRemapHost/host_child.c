@@ -15,6 +15,7 @@
  */
 #define	_GNU_SOURCE
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <linux/futex.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -23,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -132,14 +134,221 @@ host_child_dupfd(const struct host_plan *hp, int fd, int *newfdp)
 }
 
 /*
- * Run the shuffle's steps in order.  *execfdp is the executable's number
- * after it (moved to n or above when a target would clobber it).
+ * One message through the socket pair sv (to ourselves): send the m
+ * descriptors fds (SCM_RIGHTS, so the kernel takes a reference to each
+ * file as it stands now), or receive m of them into fds (installed at
+ * the lowest free numbers, in order, without close-on-exec).  Returns 0
+ * or an errno; a short receive is EMFILE.
  */
 HOST_CHILD static int
-host_child_shuffle(const struct host_plan *hp, int *execfdp)
+host_child_scmmsg(int sock, bool recv, int *fds, int m)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int) * HOST_SCM_BATCH)];
+	} cm;
+	struct msghdr mh;
+	struct iovec iov;
+	char byte = 0;
+	int *data = (int *)(void *)CMSG_DATA(&cm.hdr), j;
+	long r;
+
+	iov.iov_base = &byte;
+	iov.iov_len = 1;
+	mh.msg_name = NULL;
+	mh.msg_namelen = 0;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)m);
+	mh.msg_flags = 0;
+	cm.hdr.cmsg_level = SOL_SOCKET;
+	cm.hdr.cmsg_type = SCM_RIGHTS;
+	cm.hdr.cmsg_len = CMSG_LEN(sizeof(int) * (size_t)m);
+	if (!recv) {
+		for (j = 0; j < m; j++)
+			data[j] = fds[j];
+		r = host_sys(SYS_sendmsg, sock, (long)&mh, MSG_DONTWAIT, 0, 0);
+		return (r < 0 ? (int)-r : r == 1 ? 0 : EIO);
+	}
+	cm.hdr.cmsg_len = 0;
+	r = host_sys(SYS_recvmsg, sock, (long)&mh, MSG_DONTWAIT, 0, 0);
+	if (r < 0)
+		return ((int)-r);
+	if (r != 1 || (mh.msg_flags & MSG_CTRUNC) != 0 ||
+	    mh.msg_controllen < CMSG_LEN(0) || cm.hdr.cmsg_level != SOL_SOCKET ||
+	    cm.hdr.cmsg_type != SCM_RIGHTS ||
+	    cm.hdr.cmsg_len != CMSG_LEN(sizeof(int) * (size_t)m))
+		return (EMFILE);
+	for (j = 0; j < m; j++)
+		fds[j] = data[j];
+	return (0);
+}
+
+/*
+ * Send or receive the sources of every entry but the identities, in
+ * order of target, HOST_SCM_BATCH to a message.  A receive checks that
+ * each file landed on its target.  Returns 0 or an errno.
+ */
+HOST_CHILD static int
+host_child_scmall(const struct host_plan *hp, int sock, bool recv)
+{
+	int fds[HOST_SCM_BATCH], tgt[HOST_SCM_BATCH], i = 0, m, j, error;
+
+	for (;;) {
+		for (m = 0; i < hp->hp_n && m < HOST_SCM_BATCH; i++) {
+			if (hp->hp_list[i] == i)
+				continue;
+			tgt[m] = i;
+			fds[m++] = hp->hp_list[i];
+		}
+		if (m == 0)
+			return (0);
+		if ((error = host_child_scmmsg(sock, recv, fds, m)) != 0)
+			return (error);
+		for (j = 0; recv && j < m; j++)
+			if (fds[j] != tgt[j])
+				return (EMFILE);
+	}
+}
+
+/*
+ * close_range(2) of every target but the identities, a run at a time:
+ * afterwards they are exactly the free numbers below n.  Returns 0, -1
+ * when the first call fails (no close_range: nothing closed), or the
+ * errno of a later one.
+ */
+HOST_CHILD static int
+host_child_cleartargets(const struct host_plan *hp)
+{
+	int i = 0, lo;
+	bool first = true;
+	long r;
+
+	if ((hp->hp_flags & PROGRAM_TEST_NOCLOSERANGE) != 0)
+		return (-1);
+	while (i < hp->hp_n) {
+		for (; i < hp->hp_n && hp->hp_list[i] == i; i++)
+			;
+		for (lo = i; i < hp->hp_n && hp->hp_list[i] != i; i++)
+			;
+		if (i == lo)
+			continue;
+		r = host_sys(SYS_close_range, lo, i - 1, 0, 0, 0);
+		if (r < 0)
+			return (first ? -1 : (int)-r);
+		first = false;
+	}
+	return (0);
+}
+
+/*
+ * A socket pair at n or above, close-on-exec, so that clearing the
+ * targets leaves it be.  Returns 0, or an errno with nothing left open.
+ */
+HOST_CHILD static int
+host_child_scmpair(const struct host_plan *hp, int sv[2])
+{
+	long r;
+	int k, moved = -1, error;
+
+	r = host_sys(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+	    (long)sv, 0);
+	if (r < 0)
+		return ((int)-r);
+	for (k = 0; k < 2; k++) {
+		if (sv[k] >= hp->hp_n)
+			continue;
+		error = host_child_dupfd(hp, sv[k], &moved);
+		(void)host_sys(SYS_close, sv[k], 0, 0, 0, 0);
+		if (error != 0) {
+			(void)host_sys(SYS_close, sv[1 - k], 0, 0, 0, 0);
+			return (error);
+		}
+		sv[k] = moved;
+	}
+	return (0);
+}
+
+/*
+ * The shuffle through a socket pair to ourselves: a sendmsg and a
+ * recvmsg carry up to 253 descriptors, where dup2 costs a system call
+ * each.  Every source but the identities' is sent first, so the kernel
+ * holds each file as the list names it before any number changes; then
+ * the targets are cleared (the identities stay, and keep no
+ * close-on-exec: the caller does that) and the files received, which
+ * the kernel installs at the lowest free numbers in order: the targets.
+ * Returns -1 with nothing changed when it cannot start (no socket, a
+ * source the kernel will not pass, such as an io_uring or a closed one,
+ * the in-flight quota of RLIMIT_NOFILE, a full socket buffer, no
+ * close_range), so the caller shuffles with dup2, which reports a
+ * closed source as EBADF; else 0, or the errno of a failure after the
+ * targets were cleared.  Closing the pair drops whatever it still holds.
+ */
+HOST_CHILD static int
+host_child_scm(struct host_plan *hp)
+{
+	int sv[2], error;
+
+	if (host_child_scmpair(hp, sv) != 0)
+		return (-1);
+	if (host_child_scmall(hp, sv[0], false) != 0) {
+		(void)host_sys(SYS_close, sv[0], 0, 0, 0, 0);
+		(void)host_sys(SYS_close, sv[1], 0, 0, 0, 0);
+		return (-1);
+	}
+	error = host_child_cleartargets(hp);
+	if (error == 0)
+		error = host_child_scmall(hp, sv[1], true);
+	(void)host_sys(SYS_close, sv[0], 0, 0, 0, 0);
+	(void)host_sys(SYS_close, sv[1], 0, 0, 0, 0);
+	if (error == 0)
+		hp->hp_scmdone = true;
+	return (error);
+}
+
+/* Clear close-on-exec of the identity entries, which keep their files. */
+HOST_CHILD static int
+host_child_identities(const struct host_plan *hp)
+{
+	int i;
+	long r;
+
+	for (i = 0; i < hp->hp_n; i++)
+		if (hp->hp_list[i] == i &&
+		    (r = host_sys(SYS_fcntl, i, F_SETFD, 0, 0, 0)) < 0)
+			return ((int)-r);
+	return (0);
+}
+
+/*
+ * Run down the list (hp_direct): no source is a target, so each entry is
+ * one call.
+ */
+HOST_CHILD static int
+host_child_direct(const struct host_plan *hp)
+{
+	int i, from;
+	long r;
+
+	for (i = 0; i < hp->hp_n; i++) {
+		from = hp->hp_list[i];
+		if (from == i)
+			r = host_sys(SYS_fcntl, i, F_SETFD, 0, 0, 0);
+		else
+			r = host_dup2(from, i);
+		if (r < 0)
+			return ((int)-r);
+	}
+	return (0);
+}
+
+/* Run the general shuffle's steps in order. */
+HOST_CHILD static int
+host_child_steps(const struct host_plan *hp)
 {
 	const struct host_step *st;
-	int temp = -1, execfd = hp->hp_execfd, error;
+	int temp = -1, error;
 	size_t k;
 	long r;
 
@@ -164,17 +373,37 @@ host_child_shuffle(const struct host_plan *hp, int *execfdp)
 		case HOP_DUP2TEMP:
 			r = host_dup2(temp, st->hs_to);
 			break;
-		case HOP_MOVEEXEC:
-			error = host_child_dupfd(hp, execfd, &execfd);
-			break;
 		}
 		if (r < 0)
 			error = (int)-r;
 		if (error != 0)
 			return (error);
 	}
-	*execfdp = execfd;
 	return (0);
+}
+
+/*
+ * The shuffle: the executable moved out of the targets' way first when
+ * the plan says so, then through the socket where the plan says so
+ * (hp_scm), else (or when that cannot start) down the list or by the
+ * steps.  *execfdp is the executable's number after it.
+ */
+HOST_CHILD static int
+host_child_shuffle(struct host_plan *hp, int *execfdp)
+{
+	int execfd = hp->hp_execfd, error = 0;
+
+	if (hp->hp_moveexec)
+		error = host_child_dupfd(hp, execfd, &execfd);
+	if (error == 0 && hp->hp_scm &&
+	    (error = host_child_scm(hp)) == 0)
+		error = host_child_identities(hp);
+	else if (error == 0 || error == -1)
+		error = hp->hp_direct ? host_child_direct(hp) :
+		    host_child_steps(hp);
+	if (error == 0)
+		*execfdp = execfd;
+	return (error);
 }
 
 /* What the /proc walk closes: lo and up, but keep and the walker. */
@@ -598,6 +827,25 @@ host_clone3_spawn(char *stack, size_t size, uint64_t flags, int *pidfdp,
 #define	HOST_HAVE_CLONE3
 #endif
 
+/* What fdr_host_scm_launches() tells, for this thread. */
+static _Thread_local uint64_t host_scm_launches;
+
+uint64_t
+fdr_host_scm_launches(void)
+{
+
+	return (host_scm_launches);
+}
+
+/* Count a finished child that shuffled through its socket. */
+static void
+host_count_scm(const struct host_plan *hp)
+{
+
+	if (__atomic_load_n(&hp->hp_scmdone, __ATOMIC_ACQUIRE))
+		host_scm_launches++;
+}
+
 /* Close the child's pidfd, if it has one. */
 static void
 host_closepidfd(struct host_plan *hp)
@@ -738,6 +986,8 @@ host_start(struct host_plan *hp, pid_t *pidp)
 		error = pid == -1 ? errno :
 		    __atomic_load_n(&hp->hp_error, __ATOMIC_ACQUIRE);
 	}
+	if (pid > 0)
+		host_count_scm(hp);
 	if (pid > 0 && error != 0 && hp->hp_spawn && !hp->hp_holdfail) {
 		(void)program_wait(pid, hp->hp_pidfd, NULL);
 		host_closepidfd(hp);
@@ -862,6 +1112,7 @@ host_finish_early(struct host_plan *hp, int go)
 		    0, 0);
 	if (go == HOST_GO_EXEC)
 		error = __atomic_load_n(&hp->hp_error, __ATOMIC_ACQUIRE);
+	host_count_scm(hp);
 	host_sigmask(SIG_SETMASK, &hp->hp_oldmask, NULL);
 	if (error != 0 || go != HOST_GO_EXEC) {
 		(void)program_wait(hp->hp_pid, hp->hp_pidfd, NULL);

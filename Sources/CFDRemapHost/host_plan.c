@@ -272,48 +272,50 @@ host_emit(struct host_plan *hp, int op, int from, int to)
 }
 
 /*
- * Plan the shuffle that makes descriptor i a copy of src[i] for i < n,
- * as an optimal parallel move: an identity entry only loses
- * close-on-exec; a target that no pending entry still reads is written
- * at once (dup2), which may free its own source's target, and so on;
- * what remains are cycles, each broken with one temporary: its first
- * target is saved at the lowest free number at or above n
- * (F_DUPFD_CLOEXEC from n, never a guessed number), which is
- * neither a source (sources are open) nor a target (they are below n),
- * and its reader takes the copy.  A cycle of k costs k + 1 steps.  When
- * the executable's descriptor is a target that will be written, it is
- * moved out of the way the same way first.  So a launch needs one free
- * number at or above n only for a cycle or that move, wherever its
- * sources are.  hp_bruteend is set past every source.  src is consumed.
+ * Whether the shuffle can run straight down the list: every entry is an
+ * identity (i from i) or reads a source at or above n, which no target
+ * writes, so the order of the writes cannot matter.  Sets hp_bruteend
+ * past every source either way.
  */
-int
-host_plan_fds(struct host_plan *hp, int *src, int n, int execfd)
+static bool
+host_plan_isdirect(struct host_plan *hp, const int *list, int n)
 {
-	int *readers, *stack, top = 0, i, j, s, maxsrc = -1, cursor;
-	size_t cap = (size_t)n + (size_t)n / 2 + 2;
+	int i, maxsrc = -1;
+	bool direct = true;
 
-	hp->hp_steps = fdr_calloc(cap, sizeof(*hp->hp_steps));
-	readers = fdr_calloc((size_t)n + 1, sizeof(*readers));
-	stack = fdr_calloc((size_t)n + 1, sizeof(*stack));
-	if (hp->hp_steps == NULL || readers == NULL || stack == NULL) {
-		fdr_free(readers);
-		fdr_free(stack);
-		return (ENOMEM);
-	}
 	for (i = 0; i < n; i++) {
-		if (src[i] > maxsrc)
-			maxsrc = src[i];
+		if (list[i] > maxsrc)
+			maxsrc = list[i];
+		if (list[i] != i && list[i] < n)
+			direct = false;
+	}
+	hp->hp_bruteend = maxsrc >= n ? maxsrc + 1 : n;
+	return (direct);
+}
+
+/*
+ * The general shuffle, as an optimal parallel move, over src (consumed),
+ * with readers (zeroed) and stack of n + 1 each: an identity entry only
+ * loses close-on-exec; a target that no pending entry still reads is
+ * written at once (dup2), which may free its own source's target, and so
+ * on; what remains are cycles, each broken with one temporary: its first
+ * target is saved at the lowest free number at or above n
+ * (F_DUPFD_CLOEXEC from n, never a guessed number), which is neither a
+ * source (sources are open) nor a target (they are below n), and its
+ * reader takes the copy.  A cycle of k costs k + 1 steps.
+ */
+static void
+host_plan_moves(struct host_plan *hp, int *src, int *readers, int *stack,
+    int n)
+{
+	int top = 0, i, j, s, cursor;
+
+	for (i = 0; i < n; i++) {
 		if (src[i] == i)
 			host_emit(hp, HOP_SETFD0, i, i);
 		else if (src[i] < n && src[src[i]] != src[i])
 			readers[src[i]]++;
 	}
-	hp->hp_n = n;
-	hp->hp_execfd = execfd;
-	hp->hp_bruteend = maxsrc >= n ? maxsrc + 1 : n;
-	hp->hp_execpassed = execfd < n && src[execfd] == execfd;
-	if (execfd < n && !hp->hp_execpassed)
-		host_emit(hp, HOP_MOVEEXEC, execfd, execfd);
 	for (i = 0; i < n; i++)
 		if (src[i] != i && readers[i] == 0)
 			stack[top++] = i;
@@ -341,16 +343,63 @@ host_plan_fds(struct host_plan *hp, int *src, int n, int execfd)
 		readers[cursor] = 0;
 		stack[top++] = cursor;
 	}
+}
+
+/*
+ * Plan the shuffle that makes descriptor i a copy of list[i] for i < n
+ * (descriptor numbers, none negative); list must stay valid until the
+ * child has exec'd or exited.  From HOST_SCM_MIN descriptors the child
+ * first tries its socket (hp_scm).  Else, or when that cannot start:
+ * when no source is another entry's target, the child runs down the
+ * list itself (hp_direct): no memory, one pass; otherwise the steps of
+ * host_plan_moves(), in memory of the plan's own.  Either way, when the executable's
+ * descriptor is a target that will be written, the child first moves it
+ * out of the way (hp_moveexec) to the lowest free number at or above n,
+ * so a launch needs one free number there only for a cycle or that
+ * move, wherever its sources are.  hp_bruteend is set past every
+ * source.  Returns 0 or ENOMEM.
+ */
+int
+host_plan_fds(struct host_plan *hp, const int *list, int n, int execfd)
+{
+	int *src, *readers, *stack;
+	size_t cap = (size_t)n + (size_t)n / 2 + 2;
+
+	hp->hp_n = n;
+	hp->hp_execfd = execfd;
+	hp->hp_execpassed = execfd < n && list[execfd] == execfd;
+	hp->hp_moveexec = execfd < n && !hp->hp_execpassed;
+	hp->hp_list = list;
+	hp->hp_scm = n >= HOST_SCM_MIN && n <= HOST_SCM_MAX &&
+	    (hp->hp_flags & PROGRAM_TEST_NOSCM) == 0;
+	hp->hp_scmdone = false;
+	hp->hp_nsteps = 0;
+	hp->hp_direct = host_plan_isdirect(hp, list, n);
+	if (hp->hp_direct)
+		return (0);
+	hp->hp_steps = fdr_malloc(cap * sizeof(*hp->hp_steps));
+	src = fdr_malloc(((size_t)n + 1) * 2 * sizeof(*src));
+	readers = fdr_calloc((size_t)n + 1, sizeof(*readers));
+	if (hp->hp_steps == NULL || src == NULL || readers == NULL) {
+		fdr_free(src);
+		fdr_free(readers);
+		return (ENOMEM);
+	}
+	stack = src + n + 1;
+	memcpy(src, list, (size_t)n * sizeof(*src));
+	host_plan_moves(hp, src, readers, stack, n);
+	fdr_free(src);
 	fdr_free(readers);
-	fdr_free(stack);
 	return (0);
 }
 
-/* Free what the plan allocated. */
+/* Free what the plan allocated (nothing for NULL). */
 void
 host_plan_free(struct host_plan *hp)
 {
 
+	if (hp == NULL)
+		return;
 	fdr_free(hp->hp_steps);
 	if (hp->hp_ownargv)
 		fdr_free(hp->hp_argv);

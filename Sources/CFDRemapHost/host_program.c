@@ -101,7 +101,7 @@ host_fo_exec(struct file *fp, struct image_args *args,
 	struct program_attr listen;
 	struct host_plan *hp;
 	char **listenenv = NULL;
-	int *src, n, i, error;
+	int n, error;
 
 	if (hl->hl_fdsfault || (hl->hl_list == NULL &&
 	    fdp->fd_lastfile >= 0))
@@ -110,11 +110,8 @@ host_fo_exec(struct file *fp, struct image_args *args,
 		return (host_release(hl, args, hf->hf_fd));
 	n = fdp->fd_lastfile + 1;
 	hp = fdr_calloc(1, sizeof(*hp));
-	src = fdr_malloc(((size_t)n + 1) * sizeof(*src));
-	if (hp == NULL || src == NULL) {
-		error = ENOMEM;
-		goto out;
-	}
+	if (hp == NULL)
+		return (ENOMEM);
 	hp->hp_flags = hl->hl_flags;
 	hp->hp_spawn = hl->hl_spawn;
 	hp->hp_wantpidfd = attr != NULL && attr->pa_pidfd != NULL;
@@ -137,9 +134,8 @@ host_fo_exec(struct file *fp, struct image_args *args,
 	error = host_nofile_check(n);
 	if (error != 0)
 		goto out;
-	for (i = 0; i < n; i++)
-		src[i] = hl->hl_list[i];	/* consumed by the plan */
-	error = host_plan_fds(hp, src, n, hf->hf_fd);
+	/* hl_list outlives the child's shuffle: it ends in host_start(). */
+	error = host_plan_fds(hp, hl->hl_list, n, hf->hf_fd);
 	if (error != 0)
 		goto out;
 	error = host_start(hp, &hl->hl_pid);
@@ -148,10 +144,8 @@ host_fo_exec(struct file *fp, struct image_args *args,
 	if (error == 0 && hl->hl_spawn && hp->hp_wantpidfd)
 		*attr->pa_pidfd = hp->hp_pidfd;
 out:
-	if (hp != NULL)
-		host_plan_free(hp);
+	host_plan_free(hp);
 	fdr_free(hp);
-	fdr_free(src);
 	fdr_free(listenenv);
 	return (error);
 }
@@ -175,7 +169,7 @@ host_plan_early(struct host_launch *hl, int execfd, size_t datalen,
 {
 	struct host_plan *hp = NULL;
 	struct rlimit rl;
-	int *kfds = NULL, *src = NULL, error = ENOMEM;
+	int *kfds = NULL, error = ENOMEM;
 	size_t i;
 
 	if ((hl->hl_flags & (PROGRAM_TEST_SERIAL | PROGRAM_LISTEN_PID)) != 0 ||
@@ -185,27 +179,25 @@ host_plan_early(struct host_launch *hl, int execfd, size_t datalen,
 		return (0);
 	hp = fdr_calloc(1, sizeof(*hp));
 	kfds = fdr_malloc(fdslen * sizeof(*kfds));
-	src = fdr_malloc(fdslen * sizeof(*src));
-	if (hp == NULL || kfds == NULL || src == NULL)
+	if (hp == NULL || kfds == NULL)
 		goto fail;
 	error = 0;		/* from here on: the ordinary launch */
 	if (copyin(fds, kfds, fdslen * sizeof(*kfds)) != 0)
 		goto fail;
 	for (i = 0; i < fdslen; i++)
-		if ((src[i] = kfds[i]) < 0)
+		if (kfds[i] < 0)
 			goto fail;
 	hp->hp_flags = hl->hl_flags;
 	hp->hp_spawn = true;
 	hp->hp_wantpidfd = hl->hl_attr != NULL && hl->hl_attr->pa_pidfd != NULL;
 	if (host_plan_attr(hp, hl->hl_attr) != 0)
 		goto fail;
-	if (host_plan_fds(hp, src, (int)fdslen, execfd) != 0) {
+	if (host_plan_fds(hp, kfds, (int)fdslen, execfd) != 0) {
 		error = ENOMEM;
 		goto fail;
 	}
 	if (host_start_early(hp) != 0)
 		goto fail;
-	fdr_free(src);
 	hl->hl_early = hp;
 	hl->hl_kfds = kfds;
 	return (0);
@@ -214,7 +206,6 @@ fail:
 		host_plan_free(hp);
 	fdr_free(hp);
 	fdr_free(kfds);
-	fdr_free(src);
 	return (error);
 }
 

@@ -48,3 +48,21 @@ fdr_test_child_at(pid_t pid, unsigned int ms, int status)
 	}
 	return (r < 0 ? -errno : (pid_t)r);
 }
+
+/* See fdremap_testhooks.h. */
+int
+fdr_test_io_uring(void)
+{
+	uint32_t params[30];	/* struct io_uring_params: 120 bytes */
+	long fd;
+
+	memset(params, 0, sizeof(params));
+	fd = syscall(SYS_io_uring_setup, 1, params);
+	if (fd < 0)
+		return (-errno);
+	if (fcntl((int)fd, F_SETFD, FD_CLOEXEC) != 0) {
+		close((int)fd);
+		return (-EIO);
+	}
+	return ((int)fd);
+}

@@ -53,4 +53,16 @@ int64_t	fdr_mem_inuse_thread(void);
  */
 #define	PROGRAM_TEST_SERIAL		0x08
 
+/*
+ * Test hook: shuffle with dup2 alone, never through the child's socket
+ * (SCM_RIGHTS), as when the socket cannot be had.
+ */
+#define	PROGRAM_TEST_NOSCM		0x10
+
+/*
+ * How many of the calling thread's launches so far had their child
+ * shuffle through its socket (the others went by dup2 alone).
+ */
+uint64_t fdr_host_scm_launches(void);
+
 #endif /* !_FDREMAP_TESTING_H_ */

@@ -25,4 +25,11 @@ pid_t	fdr_test_child_at(pid_t pid, unsigned int ms, int status);
  */
 int	fdr_test_mkstemp_cloexec(char *template);
 
+/*
+ * A new io_uring instance's descriptor (io_uring_setup(2), one entry,
+ * close-on-exec: a file the kernel will not pass in SCM_RIGHTS), or
+ * -errno where io_uring is missing or disabled.
+ */
+int	fdr_test_io_uring(void);
+
 #endif /* !_FDREMAP_TESTHOOKS_H_ */

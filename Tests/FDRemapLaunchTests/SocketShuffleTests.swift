@@ -1,0 +1,102 @@
+// From 256 descriptors the child shuffles through a socket pair to
+// itself (SCM_RIGHTS, 253 descriptors a message) and falls back to dup2
+// when the kernel will not pass a source. The tables must be the same
+// either way, exactly the list, whichever way the child went; the
+// thread's count of socket shuffles says which way it went.
+import CFDRemapHost
+import CFDRemapTestHooks
+import FDRemapTestSupport
+import Glibc
+import Testing
+
+/// Spawns the probe with `fds` (with `report` among them) and checks the
+/// child's table is exactly the list; returns whether the child
+/// shuffled through its socket.
+@discardableResult
+func shuffleAndCheck(_ fds: [Int32], report: Int32, flags: UInt32 = 0,
+                     sourceLocation: SourceLocation = #_sourceLocation) -> Bool {
+    let before = fdr_host_scm_launches()
+    let (s, r) = runProbe(fds, report: report, flags: flags,
+                          sourceLocation: sourceLocation)
+    expectTable(r, sources: fds.map { FileID(fd: $0) }, sourceLocation: sourceLocation)
+    #expect(s.error == 0, sourceLocation: sourceLocation)
+    return fdr_host_scm_launches() > before
+}
+
+@Suite struct SocketShuffleTests {
+    /// Lists with cycles, identities and repeats, in turn and early.
+    @Test(arguments: [(300, UInt32(0)), (300, UInt32(PROGRAM_TEST_SERIAL)),
+                      (earlyLength, UInt32(0)), (earlyLength, UInt32(PROGRAM_TEST_SERIAL))])
+    func longListsGoThroughTheSocket(count: Int, flags: UInt32) {
+        raiseNoFile(12000)
+        let o = Opened()
+        var fds = longList(o, count: count, files: 7, seed: UInt64(count) + UInt64(flags))
+        // Identity entries: a few list entries name their own target.
+        for i in stride(from: 5, to: count, by: 97) where fds[i] != Int32(i) {
+            fds[i] = o.dup(fds[i], atLeast: 0)
+            if fds[i] != Int32(i) { o.close(fds[i]); fds[i] = fds[i - 1] }
+        }
+        let report = o.memfd()
+        fds[count / 2] = report
+        #expect(shuffleAndCheck(fds, report: report, flags: flags))
+    }
+
+    /// The same lists by dup2 alone (the fallback's own path).
+    @Test(arguments: [300, earlyLength])
+    func dup2AloneGivesTheSameTable(count: Int) {
+        raiseNoFile(12000)
+        let o = Opened()
+        var fds = longList(o, count: count, files: 5, seed: 99)
+        let report = o.memfd()
+        fds[1] = report
+        #expect(!shuffleAndCheck(fds, report: report, flags: UInt32(PROGRAM_TEST_NOSCM)))
+    }
+
+    /// Below 256 descriptors the socket costs more than it saves.
+    @Test func shortListsUseDup2() {
+        let o = Opened()
+        let m = o.memfd()
+        let high = o.dup(m, atLeast: 600)
+        var fds = [Int32](repeating: high, count: 255)
+        fds[0] = m
+        #expect(!shuffleAndCheck(fds, report: m))
+        fds.append(high)
+        #expect(shuffleAndCheck(fds, report: m))
+    }
+
+    /// O_PATH descriptors are open, though poll(2) cannot see them: they
+    /// are passed as sources (in short and long lists) and they are
+    /// cleared as targets.
+    @Test(arguments: [8, 400])
+    func oPathDescriptorsArePassed(atLeast: Int) {
+        raiseNoFile(12000)
+        let o = Opened()
+        let m = o.memfd()
+        let dirs = (0..<4).map { _ in o.open("/tmp", O_PATH_LINUX | O_DIRECTORY | O_CLOEXEC) }
+        // The long list reaches past every one of them: targets too.
+        let count = atLeast > 100 ? max(atLeast, Int(dirs.max()!) + 2) : atLeast
+        let high = o.dup(m, atLeast: Int32(count + 10))
+        var fds = [Int32](repeating: high, count: count)
+        fds[0] = m
+        for (i, d) in dirs.enumerated() { fds[1 + i * (count / 5)] = d }
+        #expect(shuffleAndCheck(fds, report: m) == (count >= 256))
+    }
+
+    /// A source the kernel will not pass (an io_uring): the child goes
+    /// back to dup2 before it has changed anything, and the table is
+    /// still exactly the list.
+    @Test func aSourceTheSocketRefusesFallsBackToDup2() throws {
+        let ring = fdr_test_io_uring()
+        try #require(ring >= 0 || ring == -ENOSYS || ring == -EPERM,
+                     "io_uring_setup: \(String(cString: strerror(-ring)))")
+        guard ring >= 0 else { return }   // no io_uring here: nothing to refuse
+        let o = Opened()
+        let ringFD = o.adopt(ring)
+        let m = o.memfd()
+        let high = o.dup(m, atLeast: 700)
+        var fds = [Int32](repeating: high, count: 300)
+        fds[0] = m
+        fds[150] = ringFD
+        #expect(!shuffleAndCheck(fds, report: m))
+    }
+}
