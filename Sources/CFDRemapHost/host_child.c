@@ -398,9 +398,12 @@ host_child_shuffle(struct host_plan *hp, int *execfdp)
 	if (error == 0 && hp->hp_scm &&
 	    (error = host_child_scm(hp)) == 0)
 		error = host_child_identities(hp);
-	else if (error == 0 || error == -1)
+	else if (error == 0 || error == -1) {
+		if (!hp->hp_direct)
+			host_plan_late(hp);
 		error = hp->hp_direct ? host_child_direct(hp) :
 		    host_child_steps(hp);
+	}
 	if (error == 0)
 		*execfdp = execfd;
 	return (error);

@@ -105,6 +105,8 @@ struct host_launch {
 	int		*hl_kfds;	/* its list, as the child read it */
 	const int	*hl_list;	/* the list the model read (our copy) */
 	bool		 hl_released;	/* the activator let it go on */
+	bool		 hl_exact;	/* the model asks which entries are open */
+	bool		 hl_guessed;	/* it took them all for open instead */
 };
 
 /*
@@ -173,7 +175,9 @@ struct host_plan {
 	bool		 hp_scmdone;	/* written by the child: it did */
 	bool		 hp_direct;	/* else run down the list, or */
 	struct host_step *hp_steps;	/* the steps, in order */
-	size_t		 hp_nsteps;
+	size_t		 hp_nsteps;	/* 0: not planned yet */
+	int		*hp_src;	/* their memory: the list's copy */
+	int		*hp_readers;	/* and each target's readers */
 	int		 hp_n;		/* descriptors passed: 0 .. n-1 */
 	int		 hp_execfd;	/* the executable, before the shuffle */
 	bool		 hp_execpassed;	/* it is passed at its own number */
@@ -228,6 +232,7 @@ int	host_plan_attr(struct host_plan *hp, const struct program_attr *attr)
 int	host_plan_fds(struct host_plan *hp, const int *list, int n,
 	    int execfd)
 	    FDR_SYM(host_plan_fds);
+HOST_CHILD void host_plan_late(struct host_plan *hp) FDR_SYM(host_plan_late);
 void	host_plan_free(struct host_plan *hp) FDR_SYM(host_plan_free);
 
 /*

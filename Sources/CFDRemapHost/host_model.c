@@ -19,13 +19,17 @@
  * what the child gets, even if another thread rewrites the caller's list
  * meanwhile.
  *
- * Whether descriptors are open is asked with poll(2), up to 512 per call
- * and POLLNVAL for the closed ones (and for O_PATH ones, which poll
- * cannot see: fcntl(2) tells those apart): about 18 us for 1000
- * descriptors here, where one fcntl(2) each took 120 us.  Only the executable's
- * open flags are read (one fcntl(F_GETFL)), since they are the only
- * flags the model's proc_exec() consults; the other mirror files carry
- * no access flags.
+ * A launch first takes every entry of the list for an open descriptor,
+ * without asking: the child finds a closed one anyway (its dup2, or its
+ * sendmsg, fails with EBADF before anything runs), and asking costs a
+ * reference taken and dropped on each file in a threaded process.
+ * Only when that launch fails is the model run again, exactly
+ * (host_launch()): whether descriptors are open is then asked with
+ * poll(2), up to 512 per call and POLLNVAL for the closed ones (and for
+ * O_PATH ones, which poll cannot see: fcntl(2) tells those apart).  Only
+ * the executable's open flags are read (one fcntl(F_GETFL)), since they
+ * are the only flags the model's proc_exec() consults; the other mirror
+ * files carry no access flags.
  */
 #define	_GNU_SOURCE
 #include <sys/resource.h>
@@ -216,6 +220,19 @@ host_fds_validate(int *fds, size_t n)
 	return (highest);
 }
 
+/* The highest of fds[0 .. n-1], taken for open descriptors; -1: none. */
+static int
+host_fds_top(const int *fds, size_t n)
+{
+	int top = -1;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (fds[i] > top)
+			top = fds[i];
+	return (top);
+}
+
 /* Model open flags for host open flags (F_GETFL). */
 static unsigned int
 host_fflags(int oflags)
@@ -239,6 +256,7 @@ struct host_mirror {
 	int		*hm_list;	/* our copy of fds, or NULL */
 	bool		 hm_listowned;	/* hm_list is ours to free */
 	bool		 hm_fdsfault;	/* fds could not be read */
+	bool		 hm_guessed;	/* entries taken for open, unasked */
 	int		 hm_top;	/* highest marked, -1 when none */
 	int		 hm_execfd;	/* open executable or -1 */
 	unsigned int	 hm_execflag;	/* its model open flags */
@@ -328,14 +346,17 @@ host_fds_readfirst(void)
  * read (hm_fdsfault when they cannot); the executable; and the real
  * highest when fdslen goes past everything else.  The list is copied in
  * once, into hm_list, unless the caller has a copy already (given, the
- * early child's); the model then reads that copy.  Fills hm (hm_map and
- * hm_list allocated).
+ * early child's); the model then reads that copy.  Only when exact are
+ * the entries asked whether they are open; else every entry that is a
+ * descriptor number is taken for open (hm_guessed), which the child
+ * checks anyway: see host_launch().  Fills hm (hm_map and hm_list
+ * allocated).
  */
 static int
 host_mirror_plan(struct host_mirror *hm, unsigned int flags, int execfd,
-    size_t datalen, const int *fds, size_t fdslen, int *given)
+    size_t datalen, const int *fds, size_t fdslen, int *given, bool exact)
 {
-	int *kfds = NULL, highest = -2, top = -1, oflags;
+	int *kfds = NULL, highest = -2, top = -1, oflags, fd;
 	size_t i, nwords, nref = fdslen;
 	int error = 0;
 
@@ -350,25 +371,27 @@ host_mirror_plan(struct host_mirror *hm, unsigned int flags, int execfd,
 			nref = 0;	/* E2BIG: mirror only the highest */
 	}
 	if (nref > 0) {
-		/* The validation marks closed entries -1: a scratch copy. */
-		kfds = fdr_malloc(nref * sizeof(*kfds));
-		if (kfds == NULL)
-			return (ENOMEM);
 		if (given != NULL)
 			hm->hm_list = given;
 		else if ((hm->hm_list = fdr_malloc(nref * sizeof(int))) ==
-		    NULL) {
-			fdr_free(kfds);
+		    NULL)
 			return (ENOMEM);
-		} else
+		else
 			hm->hm_listowned = true;
-		if (given != NULL ||
-		    copyin(fds, hm->hm_list, nref * sizeof(*kfds)) == 0) {
+		if (given == NULL &&
+		    copyin(fds, hm->hm_list, nref * sizeof(int)) != 0) {
+			nref = 0;
+			hm->hm_fdsfault = true;
+		} else if (exact) {
+			/* The validation marks closed entries -1: a copy. */
+			kfds = fdr_malloc(nref * sizeof(*kfds));
+			if (kfds == NULL)
+				return (ENOMEM);
 			memcpy(kfds, hm->hm_list, nref * sizeof(*kfds));
 			top = host_fds_validate(kfds, nref);
 		} else {
-			nref = 0;
-			hm->hm_fdsfault = true;
+			top = host_fds_top(hm->hm_list, nref);
+			hm->hm_guessed = true;
 		}
 	}
 	if (execfd >= 0 && (oflags = fcntl(execfd, F_GETFL)) != -1) {
@@ -388,9 +411,11 @@ host_mirror_plan(struct host_mirror *hm, unsigned int flags, int execfd,
 		goto out;
 	}
 	hm->hm_top = top;
-	for (i = 0; i < nref; i++)
-		if (kfds[i] >= 0)
-			hm->hm_map[kfds[i] / 64] |= UINT64_C(1) << (kfds[i] % 64);
+	for (i = 0; i < nref; i++) {
+		fd = kfds != NULL ? kfds[i] : hm->hm_list[i];
+		if (fd >= 0)
+			hm->hm_map[fd / 64] |= UINT64_C(1) << (fd % 64);
+	}
 	if (hm->hm_execfd >= 0)
 		hm->hm_map[execfd / 64] |= UINT64_C(1) << (execfd % 64);
 	if (highest >= 0)
@@ -417,7 +442,8 @@ host_model_exec(struct host_launch *hl, int execfd, const void *data,
 	int error;
 
 	error = host_mirror_plan(&hm, hl->hl_flags, execfd, datalen, fds,
-	    fdslen, hl->hl_kfds);
+	    fdslen, hl->hl_kfds, hl->hl_exact);
+	hl->hl_guessed = hm.hm_guessed;
 	if (error != 0)
 		goto out;
 	td = proc_create();

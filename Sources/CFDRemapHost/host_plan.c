@@ -264,7 +264,7 @@ host_plan_args(struct host_plan *hp, const struct image_args *args,
 }
 
 /* Append a step. */
-static void
+HOST_CHILD static void
 host_emit(struct host_plan *hp, int op, int from, int to)
 {
 
@@ -302,9 +302,10 @@ host_plan_isdirect(struct host_plan *hp, const int *list, int n)
  * target is saved at the lowest free number at or above n
  * (F_DUPFD_CLOEXEC from n, never a guessed number), which is neither a
  * source (sources are open) nor a target (they are below n), and its
- * reader takes the copy.  A cycle of k costs k + 1 steps.
+ * reader takes the copy.  A cycle of k costs k + 1 steps.  Memory only,
+ * no call: the child runs it when its socket could not start.
  */
-static void
+HOST_CHILD static void
 host_plan_moves(struct host_plan *hp, int *src, int *readers, int *stack,
     int n)
 {
@@ -352,7 +353,10 @@ host_plan_moves(struct host_plan *hp, int *src, int *readers, int *stack,
  * first tries its socket (hp_scm).  Else, or when that cannot start:
  * when no source is another entry's target, the child runs down the
  * list itself (hp_direct): no memory, one pass; otherwise the steps of
- * host_plan_moves(), in memory of the plan's own.  Either way, when the executable's
+ * host_plan_moves(), in memory of the plan's own, planned here, or by
+ * the child only when its socket could not start (host_plan_late()),
+ * so that a shuffle through the socket pays for the memory alone.
+ * Either way, when the executable's
  * descriptor is a target that will be written, the child first moves it
  * out of the way (hp_moveexec) to the lowest free number at or above n,
  * so a launch needs one free number there only for a cycle or that
@@ -362,7 +366,7 @@ host_plan_moves(struct host_plan *hp, int *src, int *readers, int *stack,
 int
 host_plan_fds(struct host_plan *hp, const int *list, int n, int execfd)
 {
-	int *src, *readers, *stack;
+	int *src, *readers;
 	size_t cap = (size_t)n + (size_t)n / 2 + 2;
 
 	hp->hp_n = n;
@@ -385,12 +389,26 @@ host_plan_fds(struct host_plan *hp, const int *list, int n, int execfd)
 		fdr_free(readers);
 		return (ENOMEM);
 	}
-	stack = src + n + 1;
 	memcpy(src, list, (size_t)n * sizeof(*src));
-	host_plan_moves(hp, src, readers, stack, n);
-	fdr_free(src);
-	fdr_free(readers);
+	hp->hp_src = src;
+	hp->hp_readers = readers;
+	if (!hp->hp_scm)
+		host_plan_late(hp);
 	return (0);
+}
+
+/*
+ * The general plan's steps, from the memory host_plan_fds() prepared
+ * (the list's copy, the zeroed reader counts), once: by the caller, or
+ * by the child when its socket could not start.
+ */
+HOST_CHILD void
+host_plan_late(struct host_plan *hp)
+{
+
+	if (hp->hp_nsteps == 0)
+		host_plan_moves(hp, hp->hp_src, hp->hp_readers,
+		    hp->hp_src + hp->hp_n + 1, hp->hp_n);
 }
 
 /* Free what the plan allocated (nothing for NULL). */
@@ -401,10 +419,14 @@ host_plan_free(struct host_plan *hp)
 	if (hp == NULL)
 		return;
 	fdr_free(hp->hp_steps);
+	fdr_free(hp->hp_src);
+	fdr_free(hp->hp_readers);
 	if (hp->hp_ownargv)
 		fdr_free(hp->hp_argv);
 	fdr_free(hp->hp_name);
 	hp->hp_steps = NULL;
+	hp->hp_src = NULL;
+	hp->hp_readers = NULL;
 	hp->hp_argv = NULL;
 	hp->hp_name = NULL;
 }

@@ -210,10 +210,42 @@ fail:
 }
 
 /*
- * Both forms: the model decides, its activator launches.  A spawn's
+ * One launch: the model decides, its activator launches.  A spawn's
  * child starts first where it can (host_plan_early()), so that its
  * shuffle and the model's work overlap; when the model refuses, it is
  * stopped and reaped before the model's error is returned.
+ */
+static int
+host_launch_once(struct host_launch *hl, int execfd, const void *data,
+    size_t datalen, const int *fds, size_t fdslen)
+{
+	int error;
+
+	error = hl->hl_spawn ? host_plan_early(hl, execfd, datalen, fds,
+	    fdslen) : 0;
+	if (error == 0)
+		error = host_model_exec(hl, execfd, data, datalen, fds, fdslen);
+	if (hl->hl_early != NULL) {
+		if (!hl->hl_released)
+			(void)host_finish_early(hl->hl_early, HOST_GO_ABORT);
+		host_plan_free(hl->hl_early);
+		fdr_free(hl->hl_early);
+		fdr_free(hl->hl_kfds);
+		hl->hl_early = NULL;
+		hl->hl_kfds = NULL;
+	}
+	return (error);
+}
+
+/*
+ * Both forms.  The first launch takes the list's entries for open
+ * without asking (host_mirror_plan()); a closed one makes its child
+ * fail with EBADF before anything runs, and then, as after any failure
+ * that asking might have changed, the launch is made again with the
+ * model asking, so that the error is the one the model gives for the
+ * caller's table as it is (an E2BIG may come before that EBADF).  Not
+ * after EFAULT or ENOMEM, which asking does not change.  The failed
+ * child was reaped, and nothing of the caller's changed.
  */
 int
 host_launch(int execfd, const void *data, size_t datalen, const int *fds,
@@ -229,16 +261,14 @@ host_launch(int execfd, const void *data, size_t datalen, const int *fds,
 
 	/* poll(2), close(2) and waitid(2) must not end a launch halfway. */
 	(void)pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
-	error = spawn ? host_plan_early(&hl, execfd, datalen, fds, fdslen) : 0;
-	if (error == 0)
-		error = host_model_exec(&hl, execfd, data, datalen, fds,
+	error = host_launch_once(&hl, execfd, data, datalen, fds, fdslen);
+	if (error != 0 && hl.hl_guessed && error != EFAULT &&
+	    error != ENOMEM) {
+		hl.hl_exact = true;
+		hl.hl_released = false;
+		hl.hl_pid = -1;
+		error = host_launch_once(&hl, execfd, data, datalen, fds,
 		    fdslen);
-	if (hl.hl_early != NULL) {
-		if (!hl.hl_released)
-			(void)host_finish_early(hl.hl_early, HOST_GO_ABORT);
-		host_plan_free(hl.hl_early);
-		fdr_free(hl.hl_early);
-		fdr_free(hl.hl_kfds);
 	}
 	(void)pthread_setcancelstate(cancel, NULL);
 	if (error == 0 && pid != NULL)

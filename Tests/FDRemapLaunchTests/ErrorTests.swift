@@ -61,6 +61,7 @@ enum ErrorCase: String, CaseIterable, Codable, Sendable {
     case orderE2bigBeforeEfault, orderEfaultDataBeforeFds
     case orderEfaultBeforeExecfd, orderEbadfFdsBeforeExecfd
     case orderModelBeforeArguments, orderArgumentsBeforeEmfile
+    case orderE2bigBeforeAClosedEntry
 
     /// Sets up, launches (through `cleanly`), and returns (expected, got).
     func run() -> (Int32, Int32) {
@@ -113,6 +114,16 @@ enum ErrorCase: String, CaseIterable, Codable, Sendable {
                 Issue.record("descriptor \(high) is open: \(table.filter { $0.key >= 1000 })")
             }
             let fds = [Int32](repeating: m, count: 1024)
+            return (E2BIG, cleanly { spawnRaw(probe, [], fds).error })
+        case .orderE2bigBeforeAClosedEntry:
+            // A closed entry far above the table: the first launch takes
+            // it for open, so the list no longer looks longer than the
+            // table, and its child fails with EBADF; the launch made again
+            // with the model asking gives the model's E2BIG, which comes
+            // first.
+            let closed = o.dup(m, atLeast: 5000)
+            o.close(closed)
+            let fds = [Int32](repeating: m, count: 1023) + [closed]
             return (E2BIG, cleanly { spawnRaw(probe, [], fds).error })
         case .e2bigFdslenMedium:
             // Longer than 1024, shorter than the hard RLIMIT_NOFILE: read

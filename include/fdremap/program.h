@@ -28,6 +28,26 @@
  * in the caller: no descriptor, no memory, no child (a child that failed
  * is reaped).
  *
+ * How the host is asked: a launch first takes every entry of fds for an
+ * open descriptor without asking (a question per descriptor would take
+ * and drop a reference on its file in a threaded process); a closed one
+ * makes the child fail with EBADF before anything runs.  After that, as
+ * after any error but EFAULT and ENOMEM, the launch is made once more,
+ * the model asking which entries are open (poll(2), and fcntl(2) for
+ * what poll cannot see, such as O_PATH), so the error returned is the
+ * model's for the caller's table as it is.  A failing launch may so
+ * start, and reap, two children.
+ *
+ * The shuffle.  From 256 to 32,768 descriptors the child passes them
+ * through a socket pair to itself (SCM_RIGHTS, 253 a message, where dup2
+ * takes a system call each): every source but the identities' is sent
+ * before any number changes, the other targets are closed
+ * (close_range(2)), and the files are received at the lowest free
+ * numbers, which are those targets, in order.  When that cannot start
+ * (no socket, a source SCM_RIGHTS refuses such as an io_uring, the
+ * in-flight quota of RLIMIT_NOFILE, no close_range) it shuffles with
+ * dup2, as below 256.
+ *
  * How the data travels: argv[0] is a name (attr->pa_name, or the file
  * name of execfd), argv[1..] is the data split at each NUL byte (k NUL
  * bytes give k+1 strings; empty data gives none), so the program joins
