@@ -1,5 +1,6 @@
 /*
- * argdata_serialize.c: argdata_serialized_length() and argdata_serialize().
+ * argdata_serialize.c: argdata_serialized_length() and argdata_serialize(),
+ * and argdata_index_fds() (argdata_fds.h), which numbers the same way.
  *
  * Descriptors are renumbered in order of first appearance.  Finding
  * whether a descriptor was seen before goes through an open-addressing
@@ -12,6 +13,7 @@
 #include <string.h>
 
 #include "argdata_impl.h"
+#include "argdata_fds.h"
 
 /* The descriptor list being built, and its index. */
 struct fdtab {
@@ -213,6 +215,27 @@ argdata_serialize(const argdata_t *ad, void *buf, int *fds)
 		}
 	}
 	ad_walk_fini(&w);
+	ad_free(t.t_slots);
+	return (t.t_n);
+}
+
+/* See argdata_fds.h. */
+size_t
+argdata_index_fds(uint8_t *buf, const size_t *offsets, size_t n, int *fds)
+{
+	struct fdtab t = { .t_fds = fds };
+	uint8_t *p;
+	uint32_t v;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		p = buf + offsets[i];
+		v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
+		    (uint32_t)p[2] << 8 | p[3];
+		/* Not a descriptor number: invalid, FFFFFFFF, unlisted. */
+		ad_put_be32(p, v > INT32_MAX ? UINT32_MAX :
+		    fdtab_index(&t, (int)v));
+	}
 	ad_free(t.t_slots);
 	return (t.t_n);
 }

@@ -17,16 +17,23 @@ extension Argdata {
     /// listed.
     ///
     /// The tree is written in Swift, each descriptor as its own number;
-    /// when it has any, the C library renumbers them in one
-    /// `argdata_serialize` over those bytes, so that the order of
-    /// extraction has one implementation. Runs out of memory the way
-    /// Swift allocation does: it traps.
+    /// when it has any, the C library numbers them in one call
+    /// (`argdata_index_fds`, which shares `argdata_serialize`'s
+    /// numbering), so that the order of extraction has one
+    /// implementation. Runs out of memory the way Swift allocation does:
+    /// it traps.
     public func serialize() -> (bytes: [UInt8], fds: [FileDescriptor]) {
-        let (raw, hasDescriptors) = encodedWithOwnDescriptors()
-        guard hasDescriptors else { return (raw, []) }
-        return raw.withUnsafeBufferPointer { buf in
-            withCTree(over: buf) { serialized($0) }
+        var (bytes, offsets) = encodedWithOwnDescriptors()
+        guard !offsets.isEmpty else { return (bytes, []) }
+        var fds = [CInt](repeating: -1, count: offsets.count)
+        let used = bytes.withUnsafeMutableBufferPointer { b in
+            offsets.withUnsafeBufferPointer { o in
+                fds.withUnsafeMutableBufferPointer { f in
+                    argdata_index_fds(b.baseAddress, o.baseAddress, o.count, f.baseAddress)
+                }
+            }
         }
+        return (bytes, fds[..<used].map { FileDescriptor(rawValue: $0) })
     }
 
     /// This tree as a YAML document, exactly as `argdata_print_yaml` prints
@@ -51,13 +58,14 @@ extension Argdata {
     }
 
     /// The encoding of this tree with each descriptor's index being its
-    /// own number (`FFFFFFFF` when negative), and whether it has any.
+    /// own number (`FFFFFFFF` when negative), and where those indices
+    /// are (byte offsets, in order).
     ///
     /// Without recursion, in two passes over the values in pre-order: the
     /// size and node count of every subtree (children before parents,
     /// so last to first), then every value's length prefix (the root has
     /// none) and its bytes, or a container's tag, first to last.
-    func encodedWithOwnDescriptors() -> (bytes: [UInt8], hasDescriptors: Bool) {
+    func encodedWithOwnDescriptors() -> (bytes: [UInt8], fdOffsets: [Int]) {
         var order: [Argdata] = []
         var pending: [Argdata] = [self]
         while let v = pending.popLast() {
@@ -96,13 +104,13 @@ extension Argdata {
         }
         var out: [UInt8] = []
         out.reserveCapacity(size[0])
-        var hasDescriptors = false
+        var fdOffsets: [Int] = []
         for i in order.indices {
             if i > 0 { Argdata.appendPrefix(size[i], to: &out) }
-            if case .fd = order[i] { hasDescriptors = true }
+            if case .fd = order[i] { fdOffsets.append(out.count + 1) }
             order[i].appendHead(to: &out)
         }
-        return (out, hasDescriptors)
+        return (out, fdOffsets)
     }
 
     /// The bytes of a value that is not a container.
