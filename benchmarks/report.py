@@ -416,9 +416,11 @@ def main():
                "", launch]
     if len(sys.argv) > 3 and os.path.exists(sys.argv[3]):
         md += ["### Launch, interleaved harness (benchmarks/interleaved/run.sh)", "",
-               "The floor, ours (given argv[0]), prebuilt posix_spawn and ours "
-               "naming argv[0] itself, in turn, round after round, in one C "
-               "process; sources in descending and in random order; medians.",
+               "The floor, ours (given argv[0]), prebuilt posix_spawn, ours "
+               "naming argv[0] itself and the socket floor (the floor's clone "
+               "with our child's SCM_RIGHTS shuffle, no checks), in turn, "
+               "round after round, in one C process; sources in descending "
+               "and in random order; medians.",
                "", "```", open(sys.argv[3]).read().strip(), "```", ""]
     text = "\n".join(md) + "\n"
     with open(os.path.join(HERE, "results.md"), "w") as f:

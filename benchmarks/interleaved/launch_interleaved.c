@@ -4,7 +4,9 @@
  * close_range, execve), ours (program_spawn_raw, given argv[0] as the
  * other two are: pa_name "/bin/true"), glibc's posix_spawn with its file
  * actions built once, and ours again naming argv[0] itself from the
- * descriptor (no attr: a readlink of /proc/self/fd/N).  Medians of each.  The
+ * descriptor (no attr: a readlink of /proc/self/fd/N), and the socket
+ * floor (the floor with our launcher's socket shuffle, launch_bench.h).
+ * Medians of each.  The
  * package-benchmark rows run one after another in processes of their
  * own, so a shared machine's drift between them shows in their ratios;
  * here it falls on all three alike.
@@ -58,11 +60,11 @@ make_list(int base, int k, int shuffled)
 int
 main(int argc, char **argv)
 {
-	static const char *const names[4] = { "floor", "ours", "prebuilt",
-	    "ours unnamed" };
+	static const char *const names[5] = { "floor", "ours", "prebuilt",
+	    "ours unnamed", "socket floor" };
 	struct program_attr attr;
 	const char *path = "/bin/true";
-	unsigned long long *t[4], t0;
+	unsigned long long *t[5], t0;
 	int k, n, base, exe, w, r, error, *fds;
 	long limit;
 	pid_t pid;
@@ -87,19 +89,22 @@ main(int argc, char **argv)
 	}
 	memset(&attr, 0, sizeof(attr));
 	attr.pa_name = path;
-	for (w = 0; w < 4; w++)
+	for (w = 0; w < 5; w++)
 		if ((t[w] = malloc(sizeof(**t) * (size_t)n)) == NULL)
 			return (1);
 	for (r = 0; r < n; r++) {
-		for (w = 0; w < 4; w++) {
+		for (w = 0; w < 5; w++) {
 			t0 = launch_now_ns();
 			if (w == 0)
 				error = launch_floor(path, fds, (size_t)k, &pid);
 			else if (w == 1 || w == 3)
 				error = program_spawn_raw(exe, NULL, 0, fds,
 				    (size_t)k, w == 1 ? &attr : NULL, &pid);
-			else
+			else if (w == 2)
 				error = launch_posix_spawn_prebuilt(path, &pid);
+			else
+				error = launch_floor_scm(path, fds, (size_t)k,
+				    &pid);
 			if (error != 0 || launch_wait(pid) != 0) {
 				fprintf(stderr, "%s: error %d\n", names[w], error);
 				return (1);
@@ -107,15 +112,17 @@ main(int argc, char **argv)
 			t[w][r] = launch_now_ns() - t0;
 		}
 	}
-	for (w = 0; w < 4; w++)
+	for (w = 0; w < 5; w++)
 		qsort(t[w], (size_t)n, sizeof(**t), cmp);
 	printf("k=%d %s: floor %llu us, ours %llu us, prebuilt %llu us, "
-	    "ours unnamed %llu us; ours/floor %.3f, ours/prebuilt %.3f, "
-	    "unnamed/floor %.3f\n", k,
-	    argc > 3 ? "random" : "descending", t[0][n / 2] / 1000,
+	    "ours unnamed %llu us, socket floor %llu us; ours/floor %.3f, "
+	    "ours/prebuilt %.3f, unnamed/floor %.3f, ours/socket floor %.3f\n",
+	    k, argc > 3 ? "random" : "descending", t[0][n / 2] / 1000,
 	    t[1][n / 2] / 1000, t[2][n / 2] / 1000, t[3][n / 2] / 1000,
+	    t[4][n / 2] / 1000,
 	    (double)t[1][n / 2] / (double)t[0][n / 2],
 	    (double)t[1][n / 2] / (double)t[2][n / 2],
-	    (double)t[3][n / 2] / (double)t[0][n / 2]);
+	    (double)t[3][n / 2] / (double)t[0][n / 2],
+	    (double)t[1][n / 2] / (double)t[4][n / 2]);
 	return (0);
 }

@@ -4,6 +4,7 @@
  */
 #define	_GNU_SOURCE
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <sys/syscall.h>
@@ -13,6 +14,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -197,4 +199,115 @@ launch_now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ((unsigned long long)ts.tv_sec * 1000000000ull +
 	    (unsigned long long)ts.tv_nsec);
+}
+
+/* What the socket floor's child needs: all prepared by the parent. */
+struct floor_scm_arg {
+	const char	*path;
+	const int	*fds;
+	size_t		 k;
+	char		**argv;
+	char		**envp;
+};
+
+#define	FLOOR_SCM_BATCH	253	/* SCM_MAX_FD */
+
+/*
+ * One SCM_RIGHTS message of m descriptors through sock: sent from fds,
+ * or received into fds.  The system call's result.
+ */
+static long
+floor_scm_msg(int sock, int recv, int *fds, size_t m)
+{
+	union {
+		struct cmsghdr	hdr;
+		char		buf[CMSG_SPACE(sizeof(int) * FLOOR_SCM_BATCH)];
+	} cm;
+	struct msghdr mh;
+	struct iovec iov;
+	char byte = 0;
+	int *data = (int *)(void *)CMSG_DATA(&cm.hdr);
+	size_t j;
+	long r;
+
+	iov.iov_base = &byte;
+	iov.iov_len = 1;
+	mh.msg_name = NULL;
+	mh.msg_namelen = 0;
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = cm.buf;
+	mh.msg_controllen = CMSG_SPACE(sizeof(int) * m);
+	mh.msg_flags = 0;
+	cm.hdr.cmsg_level = SOL_SOCKET;
+	cm.hdr.cmsg_type = SCM_RIGHTS;
+	cm.hdr.cmsg_len = CMSG_LEN(sizeof(int) * m);
+	if (!recv) {
+		for (j = 0; j < m; j++)
+			data[j] = fds[j];
+		return (syscall(SYS_sendmsg, sock, &mh, 0));
+	}
+	r = syscall(SYS_recvmsg, sock, &mh, 0);
+	for (j = 0; r == 1 && j < m; j++)
+		fds[j] = data[j];
+	return (r);
+}
+
+/*
+ * The socket floor's child, in the parent's memory: a socket pair moved
+ * above the targets, every source sent (253 a message), the targets
+ * closed, the files received at the lowest free numbers (the targets,
+ * in order), close_range() the rest, execve().  System calls only, no
+ * fallback and no checks.
+ */
+static int
+floor_scm_child(void *arg)
+{
+	const struct floor_scm_arg *fa = arg;
+	int sv[2], batch[FLOOR_SCM_BATCH], s;
+	size_t i, m, pass;
+
+	(void)syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+	    sv);
+	for (s = 0; s < 2; s++) {
+		int moved = (int)syscall(SYS_fcntl, sv[s], F_DUPFD_CLOEXEC,
+		    (int)fa->k);
+		(void)syscall(SYS_close, sv[s]);
+		sv[s] = moved;
+	}
+	for (pass = 0; pass < 2; pass++) {
+		if (pass == 1)
+			(void)syscall(SYS_close_range, 0U,
+			    (unsigned int)fa->k - 1, 0U);
+		for (i = 0; i < fa->k; i += m) {
+			m = fa->k - i < FLOOR_SCM_BATCH ? fa->k - i :
+			    FLOOR_SCM_BATCH;
+			memcpy(batch, fa->fds + i, m * sizeof(int));
+			(void)floor_scm_msg(sv[pass], (int)pass, batch, m);
+		}
+	}
+	(void)syscall(SYS_close_range, (unsigned int)fa->k, ~0U, 0U);
+	(void)syscall(SYS_execve, fa->path, fa->argv, fa->envp);
+	syscall(SYS_exit, 127);
+	return (127);
+}
+
+/* The hand-written socket floor: see the header. */
+int
+launch_floor_scm(const char *path, const int *fds, size_t k, pid_t *pid)
+{
+	static char stack[64 * 1024] __attribute__((aligned(16)));
+	char *argv[] = { (char *)path, NULL };
+	char *envp[] = { NULL };
+	struct floor_scm_arg fa = { path, fds, k, argv, envp };
+	pid_t p;
+
+	if (k == 0)
+		return (launch_floor(path, fds, k, pid));
+	p = clone(floor_scm_child, stack + sizeof(stack),
+	    CLONE_VM | CLONE_VFORK | SIGCHLD, &fa);
+	if (p == -1)
+		return (errno);
+	*pid = p;
+	return (0);
 }

@@ -55,6 +55,17 @@ void	launch_actions_free(void);
  */
 int	launch_floor(const char *path, const int *fds, size_t k, pid_t *pid);
 
+/*
+ * The socket floor: the floor's clone(CLONE_VM | CLONE_VFORK), but the
+ * child moves the descriptors as our launcher does from 256 of them:
+ * through a socket pair to itself (SCM_RIGHTS, 253 a message, every
+ * source sent before the targets are closed, then received at the
+ * lowest free numbers), then close_range(k, ~0) and execve(path).  No
+ * fallback, no checks.  Any mapping.  Returns 0 or clone's errno.
+ */
+int	launch_floor_scm(const char *path, const int *fds, size_t k,
+	    pid_t *pid);
+
 /* path opened with O_PATH | O_CLOEXEC, for execveat(); -1 on error. */
 int	launch_open_exec(const char *path);
 
