@@ -82,6 +82,29 @@ func shuffleAndCheck(_ fds: [Int32], report: Int32, flags: UInt32 = 0,
         #expect(shuffleAndCheck(fds, report: m) == (count >= 256))
     }
 
+    /// Without close_range(2) the targets cannot be cleared at once: the
+    /// child goes back to dup2 before it has changed anything.
+    @Test func noCloseRangeFallsBackToDup2() {
+        let o = Opened()
+        let m = o.memfd()
+        let high = o.dup(m, atLeast: 700)
+        var fds = [Int32](repeating: high, count: 300)
+        fds[0] = m
+        #expect(!shuffleAndCheck(fds, report: m, flags: UInt32(PROGRAM_TEST_NOCLOSERANGE)))
+    }
+
+    /// The exec form's helper (a thread with a private table) shuffles
+    /// through its socket too: the driver, whose table is 300 copies of
+    /// six files, execs itself with one cycle through all 300.
+    @Test func theExecFormToo() {
+        let o = Opened()
+        let files = (0..<6).map { _ in o.memfd() }
+        let table = (0..<300).map { i in o.dup(files[i % 6], atLeast: 3) }
+        let mapping = (0..<300).map { i in "\((i + 1) % 300)" }
+        let (r, want) = viaDriver("exec", table: table, report: table[5], mapping: mapping)
+        expectTable(r, sources: want)
+    }
+
     /// A source the kernel will not pass (an io_uring): the child goes
     /// back to dup2 before it has changed anything, and the table is
     /// still exactly the list.
