@@ -23,6 +23,15 @@ func shuffleAndCheck(_ fds: [Int32], report: Int32, flags: UInt32 = 0,
     return fdr_host_scm_launches() > before
 }
 
+/// `count` entries of one memfd's copy at `above` or higher, but the
+/// first, the memfd itself (the report): sources that are no target.
+func oneHighSource(_ o: Opened, count: Int, above: Int32) -> (fds: [Int32], report: Int32) {
+    let m = o.memfd()
+    var fds = [Int32](repeating: o.dup(m, atLeast: above), count: count)
+    fds[0] = m
+    return (fds, m)
+}
+
 @Suite struct SocketShuffleTests {
     /// Lists with cycles, identities and repeats, in turn and early.
     @Test(arguments: [(300, UInt32(0)), (300, UInt32(PROGRAM_TEST_SERIAL)),
@@ -54,13 +63,10 @@ func shuffleAndCheck(_ fds: [Int32], report: Int32, flags: UInt32 = 0,
 
     /// Below 256 descriptors the socket costs more than it saves.
     @Test func shortListsUseDup2() {
-        let o = Opened()
-        let m = o.memfd()
-        let high = o.dup(m, atLeast: 600)
-        var fds = [Int32](repeating: high, count: 255)
-        fds[0] = m
+        let o = Opened()   // holds the descriptors until the end
+        var (fds, m) = oneHighSource(o, count: 255, above: 600)
         #expect(!shuffleAndCheck(fds, report: m))
-        fds.append(high)
+        fds.append(fds[1])
         #expect(shuffleAndCheck(fds, report: m))
     }
 
@@ -86,10 +92,7 @@ func shuffleAndCheck(_ fds: [Int32], report: Int32, flags: UInt32 = 0,
     /// child goes back to dup2 before it has changed anything.
     @Test func noCloseRangeFallsBackToDup2() {
         let o = Opened()
-        let m = o.memfd()
-        let high = o.dup(m, atLeast: 700)
-        var fds = [Int32](repeating: high, count: 300)
-        fds[0] = m
+        let (fds, m) = oneHighSource(o, count: 300, above: 700)
         #expect(!shuffleAndCheck(fds, report: m, flags: UInt32(PROGRAM_TEST_NOCLOSERANGE)))
     }
 
@@ -115,10 +118,7 @@ func shuffleAndCheck(_ fds: [Int32], report: Int32, flags: UInt32 = 0,
         guard ring >= 0 else { return }   // no io_uring here: nothing to refuse
         let o = Opened()
         let ringFD = o.adopt(ring)
-        let m = o.memfd()
-        let high = o.dup(m, atLeast: 700)
-        var fds = [Int32](repeating: high, count: 300)
-        fds[0] = m
+        var (fds, m) = oneHighSource(o, count: 300, above: 700)
         fds[ringFD == 150 ? 149 : 150] = ringFD   // not an identity entry
         #expect(!shuffleAndCheck(fds, report: m))
     }
