@@ -1,4 +1,4 @@
-// From 256 descriptors the child shuffles through a socket pair to
+// From 600 descriptors the child shuffles through a socket pair to
 // itself (SCM_RIGHTS, 253 descriptors a message) and falls back to dup2
 // when the kernel will not pass a source. The tables must be the same
 // either way, exactly the list, whichever way the child went; the
@@ -34,7 +34,7 @@ func oneHighSource(_ o: Opened, count: Int, above: Int32) -> (fds: [Int32], repo
 
 @Suite struct SocketShuffleTests {
     /// Lists with cycles, identities and repeats, in turn and early.
-    @Test(arguments: [(300, UInt32(0)), (300, UInt32(PROGRAM_TEST_SERIAL)),
+    @Test(arguments: [(700, UInt32(0)), (700, UInt32(PROGRAM_TEST_SERIAL)),
                       (earlyLength, UInt32(0)), (earlyLength, UInt32(PROGRAM_TEST_SERIAL))])
     func longListsGoThroughTheSocket(count: Int, flags: UInt32) {
         raiseNoFile(12000)
@@ -51,7 +51,7 @@ func oneHighSource(_ o: Opened, count: Int, above: Int32) -> (fds: [Int32], repo
     }
 
     /// The same lists by dup2 alone (the fallback's own path).
-    @Test(arguments: [300, earlyLength])
+    @Test(arguments: [700, earlyLength])
     func dup2AloneGivesTheSameTable(count: Int) {
         raiseNoFile(12000)
         let o = Opened()
@@ -61,10 +61,11 @@ func oneHighSource(_ o: Opened, count: Int, above: Int32) -> (fds: [Int32], repo
         #expect(!shuffleAndCheck(fds, report: report, flags: UInt32(PROGRAM_TEST_NOSCM)))
     }
 
-    /// Below 256 descriptors the socket costs more than it saves.
+    /// Below 600 descriptors the socket costs more than it saves.
     @Test func shortListsUseDup2() {
+        raiseNoFile(12000)
         let o = Opened()   // holds the descriptors until the end
-        var (fds, m) = oneHighSource(o, count: 255, above: 600)
+        var (fds, m) = oneHighSource(o, count: 599, above: 700)
         #expect(!shuffleAndCheck(fds, report: m))
         fds.append(fds[1])
         #expect(shuffleAndCheck(fds, report: m))
@@ -73,7 +74,7 @@ func oneHighSource(_ o: Opened, count: Int, above: Int32) -> (fds: [Int32], repo
     /// O_PATH descriptors are open, though poll(2) cannot see them: they
     /// are passed as sources (in short and long lists) and they are
     /// cleared as targets.
-    @Test(arguments: [8, 400])
+    @Test(arguments: [8, 700])
     func oPathDescriptorsArePassed(atLeast: Int) {
         raiseNoFile(12000)
         let o = Opened()
@@ -85,25 +86,27 @@ func oneHighSource(_ o: Opened, count: Int, above: Int32) -> (fds: [Int32], repo
         var fds = [Int32](repeating: high, count: count)
         fds[0] = m
         for (i, d) in dirs.enumerated() { fds[1 + i * (count / 5)] = d }
-        #expect(shuffleAndCheck(fds, report: m) == (count >= 256))
+        #expect(shuffleAndCheck(fds, report: m) == (count >= 600))
     }
 
     /// Without close_range(2) the targets cannot be cleared at once: the
     /// child goes back to dup2 before it has changed anything.
     @Test func noCloseRangeFallsBackToDup2() {
+        raiseNoFile(12000)
         let o = Opened()
-        let (fds, m) = oneHighSource(o, count: 300, above: 700)
+        let (fds, m) = oneHighSource(o, count: 700, above: 800)
         #expect(!shuffleAndCheck(fds, report: m, flags: UInt32(PROGRAM_TEST_NOCLOSERANGE)))
     }
 
     /// The exec form's helper (a thread with a private table) shuffles
-    /// through its socket too: the driver, whose table is 300 copies of
-    /// six files, execs itself with one cycle through all 300.
+    /// through its socket too: the driver, whose table is 700 copies of
+    /// six files, execs itself with one cycle through all 700.
     @Test func theExecFormToo() {
+        raiseNoFile(12000)
         let o = Opened()
         let files = (0..<6).map { _ in o.memfd() }
-        let table = (0..<300).map { i in o.dup(files[i % 6], atLeast: 3) }
-        let mapping = (0..<300).map { i in "\((i + 1) % 300)" }
+        let table = (0..<700).map { i in o.dup(files[i % 6], atLeast: 3) }
+        let mapping = (0..<700).map { i in "\((i + 1) % 700)" }
         let (r, want) = viaDriver("exec", table: table, report: table[5], mapping: mapping)
         expectTable(r, sources: want)
     }
@@ -116,9 +119,10 @@ func oneHighSource(_ o: Opened, count: Int, above: Int32) -> (fds: [Int32], repo
         try #require(ring >= 0 || ring == -ENOSYS || ring == -EPERM,
                      "io_uring_setup: \(String(cString: strerror(-ring)))")
         guard ring >= 0 else { return }   // no io_uring here: nothing to refuse
+        raiseNoFile(12000)
         let o = Opened()
         let ringFD = o.adopt(ring)
-        var (fds, m) = oneHighSource(o, count: 300, above: 700)
+        var (fds, m) = oneHighSource(o, count: 700, above: 800)
         fds[ringFD == 150 ? 149 : 150] = ringFD   // not an identity entry
         #expect(!shuffleAndCheck(fds, report: m))
     }

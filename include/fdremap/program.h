@@ -38,7 +38,7 @@
  * model's for the caller's table as it is.  A failing launch may so
  * start, and reap, two children.
  *
- * The shuffle.  From 256 to 32,768 descriptors the child passes them
+ * The shuffle.  From 600 to 32,768 descriptors the child passes them
  * through a socket pair to itself (SCM_RIGHTS, 253 a message, where dup2
  * takes a system call each): every source but the identities' is sent
  * before any number changes, the other targets are closed
@@ -46,7 +46,7 @@
  * numbers, which are those targets, in order.  When that cannot start
  * (no socket, a source SCM_RIGHTS refuses such as an io_uring, the
  * in-flight quota of RLIMIT_NOFILE, no close_range) it shuffles with
- * dup2, as below 256.
+ * dup2, as below 600 (where the socket costs more than it saves).
  *
  * How the data travels: argv[0] is a name (attr->pa_name, or the file
  * name of execfd), argv[1..] is the data split at each NUL byte (k NUL
