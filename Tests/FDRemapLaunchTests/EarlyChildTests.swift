@@ -29,6 +29,10 @@ func longList(_ o: Opened, count: Int, files: Int, seed: UInt64) -> [Int32] {
 /// A list this long starts its child early (HOST_EARLY_MIN is 3,072).
 let earlyLength = 4000
 
+/// Early even on a busy machine (the tests run in parallel), which would
+/// otherwise launch in turn.
+let early = UInt32(PROGRAM_TEST_EARLY)
+
 /// The early path's error cases; each in a process of its own.
 enum EarlyErrorCase: String, CaseIterable, Codable, Sendable {
     /// An entry that is not open: the model's EBADF (the child, which
@@ -57,18 +61,18 @@ enum EarlyErrorCase: String, CaseIterable, Codable, Sendable {
             let closed = o.dup(m, atLeast: Int32(earlyLength + 1000))
             o.close(closed)
             fds[1234] = closed
-            return (EBADF, cleanly { spawnRaw(probe, [], fds).error })
+            return (EBADF, cleanly { spawnRaw(probe, [], fds, flags: early).error })
         case .ebadfExecutable:
             let closed = o.dup(m, atLeast: Int32(earlyLength + 1000))
             o.close(closed)
-            return (EBADF, cleanly { spawnRaw(closed, [], fds).error })
+            return (EBADF, cleanly { spawnRaw(closed, [], fds, flags: early).error })
         case .e2bigList:
             let highest = tableSnapshot().keys.max() ?? 0
             let long = [Int32](repeating: m, count: Int(highest) + 2)
-            return (E2BIG, cleanly { spawnRaw(probe, [], long).error })
+            return (E2BIG, cleanly { spawnRaw(probe, [], long, flags: early).error })
         case .enoexec:
             let f = o.tempFile(Array("not a program\n".utf8), mode: 0o755).fd
-            return (ENOEXEC, cleanly { spawnRaw(f, [], fds).error })
+            return (ENOEXEC, cleanly { spawnRaw(f, [], fds, flags: early).error })
         case .enoentWorkingDirectory:
             return (ENOENT, cleanly {
                 var pid: pid_t = -1
@@ -76,6 +80,7 @@ enum EarlyErrorCase: String, CaseIterable, Codable, Sendable {
                 let error = "/nonexistent/directory".withCString { cwd in
                     var attr = program_attr()
                     attr.pa_cwd = cwd
+                    attr.pa_flags = early
                     return program_spawn_raw(probe, nil, 0, fds, fds.count, &attr, &pid)
                 }
                 #expect(fdr_mem_inuse_thread() == before, "C memory left allocated")
@@ -88,7 +93,7 @@ enum EarlyErrorCase: String, CaseIterable, Codable, Sendable {
 @Suite struct EarlyChildTests {
     /// 4,000 descriptors of 40 files in random order: exactly that table,
     /// whether the child starts early or after the model.
-    @Test(arguments: [UInt32(0), UInt32(PROGRAM_TEST_SERIAL)])
+    @Test(arguments: [early, UInt32(PROGRAM_TEST_SERIAL)])
     func aLongRandomListGivesExactlyItsTable(flags: UInt32) {
         raiseNoFile(12000)
         let o = Opened()
@@ -116,7 +121,7 @@ enum EarlyErrorCase: String, CaseIterable, Codable, Sendable {
             let fds = longList(o, count: earlyLength, files: 10, seed: 3)
             let probe = o.open(Probe.path)
             let (s, failures) = launchFailingEachAllocation {
-                spawnRaw(probe, data(["countfds"]), fds)
+                spawnRaw(probe, data(["countfds"]), fds, flags: early)
             }
             if s.error == 0 {
                 #expect(exitCode(reap(s.pid)) == Int32(fds.count % 256))

@@ -35,7 +35,7 @@ func oneHighSource(_ o: Opened, count: Int, above: Int32) -> (fds: [Int32], repo
 @Suite struct SocketShuffleTests {
     /// Lists with cycles, identities and repeats, in turn and early.
     @Test(arguments: [(700, UInt32(0)), (700, UInt32(PROGRAM_TEST_SERIAL)),
-                      (earlyLength, UInt32(0)), (earlyLength, UInt32(PROGRAM_TEST_SERIAL))])
+                      (earlyLength, early), (earlyLength, UInt32(PROGRAM_TEST_SERIAL))])
     func longListsGoThroughTheSocket(count: Int, flags: UInt32) {
         raiseNoFile(12000)
         let o = Opened()

@@ -54,6 +54,13 @@ int64_t	fdr_mem_inuse_thread(void);
 #define	PROGRAM_TEST_SERIAL		0x08
 
 /*
+ * Test hook: start such a child first even when the machine has had no
+ * CPU to spare of late (which makes a launch go in turn), so that the
+ * early path is tested on a busy machine too.
+ */
+#define	PROGRAM_TEST_EARLY		0x20
+
+/*
  * Test hook: shuffle with dup2 alone, never through the child's socket
  * (SCM_RIGHTS), as when the socket cannot be had.
  */

@@ -878,7 +878,10 @@ race_launcher(void *arg __attribute__((unused)))
 {
 	static int fds[65536];
 	int exe = open("/bin/true", O_RDONLY | O_CLOEXEC), i, base, status;
+	struct program_attr attr;
 	pid_t pid;
+
+	memset(&attr, 0, sizeof(attr));
 
 	base = fcntl(0, F_DUPFD_CLOEXEC, race_n + 16);
 	for (i = 0; i < race_n; i++) {
@@ -886,9 +889,11 @@ race_launcher(void *arg __attribute__((unused)))
 		if (fds[i] == -1)
 			_exit(3);
 	}
+	/* Early even on a busy machine: that is the child under test. */
+	attr.pa_flags = PROGRAM_TEST_EARLY;
 	for (;;) {
 		__atomic_store_n(&race_started, 1, __ATOMIC_RELEASE);
-		if (program_spawn_raw(exe, NULL, 0, fds, (size_t)race_n, NULL,
+		if (program_spawn_raw(exe, NULL, 0, fds, (size_t)race_n, &attr,
 		    &pid) == 0)
 			(void)waitpid(pid, &status, 0);
 	}
