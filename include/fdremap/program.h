@@ -90,7 +90,9 @@
  * exits; with no descriptor free for that pidfd it is reaped by its
  * pid.  A spawn of 3,072 descriptors or more (within
  * RLIMIT_NOFILE, without PROGRAM_LISTEN_PID, on a thread that may run
- * on two CPUs or more, with clone3) starts its child first, without CLONE_VFORK, on another of the
+ * on two CPUs or more, with clone3, on a machine that has had a CPU to
+ * spare of late: a 1-minute load average at most the online CPUs less
+ * a half) starts its child first, without CLONE_VFORK, on another of the
  * calling thread's CPUs: it shuffles while the caller runs the model,
  * then waits for the verdict, takes back the calling thread's CPU
  * affinity and execs, or exits when the model refused (the caller then
