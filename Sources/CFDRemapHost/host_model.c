@@ -220,15 +220,35 @@ host_fds_validate(int *fds, size_t n)
 	return (highest);
 }
 
-/* The highest of fds[0 .. n-1], taken for open descriptors; -1: none. */
+/*
+ * Where a guess stops: no descriptor is at or above the hard
+ * RLIMIT_NOFILE (never above fs.nr_open), but one the caller kept when
+ * it lowered that limit, which the exact launch then finds.  Without
+ * the bound one bogus entry (INT_MAX) would size the mirror's map and
+ * table by itself: 256 MB before its EBADF.
+ */
 static int
-host_fds_top(const int *fds, size_t n)
+host_fds_bound(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_max > INT_MAX)
+		return (INT_MAX);
+	return ((int)rl.rlim_max);
+}
+
+/*
+ * The highest of fds[0 .. n-1] below bound, taken for open descriptors;
+ * -1: none.
+ */
+static int
+host_fds_top(const int *fds, size_t n, int bound)
 {
 	int top = -1;
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (fds[i] > top)
+		if (fds[i] > top && fds[i] < bound)
 			top = fds[i];
 	return (top);
 }
@@ -348,15 +368,15 @@ host_fds_readfirst(void)
  * once, into hm_list, unless the caller has a copy already (given, the
  * early child's); the model then reads that copy.  Only when exact are
  * the entries asked whether they are open; else every entry that is a
- * descriptor number is taken for open (hm_guessed), which the child
- * checks anyway: see host_launch().  Fills hm (hm_map and hm_list
+ * descriptor number below host_fds_bound() is taken for open
+ * (hm_guessed), which the child checks anyway: see host_launch().  Fills hm (hm_map and hm_list
  * allocated).
  */
 static int
 host_mirror_plan(struct host_mirror *hm, unsigned int flags, int execfd,
     size_t datalen, const int *fds, size_t fdslen, int *given, bool exact)
 {
-	int *kfds = NULL, highest = -2, top = -1, oflags, fd;
+	int *kfds = NULL, highest = -2, top = -1, bound = INT_MAX, oflags, fd;
 	size_t i, nwords, nref = fdslen;
 	int error = 0;
 
@@ -390,7 +410,8 @@ host_mirror_plan(struct host_mirror *hm, unsigned int flags, int execfd,
 			memcpy(kfds, hm->hm_list, nref * sizeof(*kfds));
 			top = host_fds_validate(kfds, nref);
 		} else {
-			top = host_fds_top(hm->hm_list, nref);
+			bound = host_fds_bound();
+			top = host_fds_top(hm->hm_list, nref, bound);
 			hm->hm_guessed = true;
 		}
 	}
@@ -413,7 +434,7 @@ host_mirror_plan(struct host_mirror *hm, unsigned int flags, int execfd,
 	hm->hm_top = top;
 	for (i = 0; i < nref; i++) {
 		fd = kfds != NULL ? kfds[i] : hm->hm_list[i];
-		if (fd >= 0)
+		if (fd >= 0 && fd < bound)
 			hm->hm_map[fd / 64] |= UINT64_C(1) << (fd % 64);
 	}
 	if (hm->hm_execfd >= 0)

@@ -348,6 +348,25 @@ private func fillReport(_ r: ProbeReport) -> [Int]? {
         expectTable(r, sources: sources)
     }
 
+    /// An entry no descriptor can have (INT32_MAX) is EBADF without a
+    /// mirror its size: the first launch takes entries for open only
+    /// below the hard RLIMIT_NOFILE (without that bound this launch grew
+    /// the process by 256 MB).
+    @Test func aHugeEntryIsEBADFWithoutAHugeMirror() async {
+        await #expect(processExitsWith: .success) {
+            let o = Opened()
+            let m = o.memfd()
+            let probe = o.open(Probe.path)
+            var before = rusage(), after = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &before)
+            let error = cleanly { spawnRaw(probe, [], [m, Int32.max]).error }
+            getrusage(RUSAGE_SELF.rawValue, &after)
+            #expect(error == EBADF)
+            #expect(after.ru_maxrss - before.ru_maxrss < 64 * 1024,
+                    "grew by \(after.ru_maxrss - before.ru_maxrss) KB")
+        }
+    }
+
     /// A copy-in that fails (as if the memory were unreadable) is EFAULT.
     @Test func copyinFailuresAreEfault() async {
         await #expect(processExitsWith: .success) {
