@@ -265,6 +265,10 @@ def launch_target(data):
                    fmt(p["ours(ns)"] / 1000), fmt(p["floor(ns)"] / 1000),
                    fmt(p["prebuilt(ns)"] / 1000), of / 1000,
                    verdict(of <= 1100), op / 1000, verdict(op <= 1000)))
+        off = p.get("oursoverfreshfloor(permille)")
+        if off is not None:
+            text += ("; the fresh floor (the floor done our way) %s µs, ours "
+                     "%.3f× it" % (fmt(p["freshfloor(ns)"] / 1000), off / 1000))
         soc = sp.get("swiftoverc(permille)")
         if soc is not None:
             text += ("; the Swift launcher %.3f× the C launcher with the "
@@ -417,8 +421,9 @@ def main():
     if len(sys.argv) > 3 and os.path.exists(sys.argv[3]):
         md += ["### Launch, interleaved harness (benchmarks/interleaved/run.sh)", "",
                "The floor, ours (given argv[0]), prebuilt posix_spawn, ours "
-               "naming argv[0] itself and the socket floor (the floor's clone "
-               "with our child's SCM_RIGHTS shuffle, no checks), in turn, "
+               "naming argv[0] itself and the fresh floor (the floor done our "
+               "way: the files sent through a socket, the child's table "
+               "unshared and filled with them, no checks), in turn, "
                "round after round, in one C process; sources in descending "
                "and in random order; medians.",
                "", "```", open(sys.argv[3]).read().strip(), "```", ""]

@@ -8,10 +8,13 @@
  * allocates, takes a lock, writes errno or is instrumented by a
  * sanitizer.  It uses only what host_plan.c prepared and reports a
  * failure in hp_error before it exits.  For a
- * spawn it is a process with a copy of the caller's descriptor table;
- * for an exec it is a thread of the caller's process (CLONE_THREAD) with
- * a private copy of the table (no CLONE_FILES), so that its execveat()
- * replaces the process and its failure leaves the caller untouched.
+ * spawn it is a process, for an exec a thread of the caller's process
+ * (CLONE_THREAD), so that its execveat() replaces the process.  Either
+ * way its descriptor table is its own, so that its failure leaves the
+ * caller's untouched: a copy of the caller's (no CLONE_FILES), which it
+ * shuffles, or, where the caller could send it the files (a fresh
+ * table, host_fresh_send()), a table that it unshares at once from the
+ * caller's, keeping nothing of it, and into which it receives them.
  */
 #define	_GNU_SOURCE
 #include <sys/mman.h>
@@ -33,6 +36,9 @@
 
 #include "host_internal.h"
 
+#ifndef CLOSE_RANGE_UNSHARE
+#define	CLOSE_RANGE_UNSHARE	(1U << 1)
+#endif
 #ifndef CLOSE_RANGE_CLOEXEC
 #define	CLOSE_RANGE_CLOEXEC	(1U << 2)
 #endif
@@ -134,7 +140,7 @@ host_child_dupfd(const struct host_plan *hp, int fd, int *newfdp)
 }
 
 /*
- * One message through the socket pair sv (to ourselves): send the m
+ * One message through a fresh table's socket pair: send the m
  * descriptors fds (SCM_RIGHTS, so the kernel takes a reference to each
  * file as it stands now), or receive m of them into fds (installed at
  * the lowest free numbers, in order, without close-on-exec).  Returns 0
@@ -186,138 +192,49 @@ host_child_scmmsg(int sock, bool recv, int *fds, int m)
 }
 
 /*
- * Send or receive the sources of every entry but the identities, in
- * order of target, HOST_SCM_BATCH to a message.  A receive checks that
- * each file landed on its target.  Returns 0 or an errno.
+ * The fresh table (hp_fresh): the caller has sent every entry's source
+ * in order, then the executable unless it is passed, and this child
+ * shares the caller's table.  Take a table of our own holding only what
+ * lies below the receiving end and the end itself
+ * (close_range(CLOSE_RANGE_UNSHARE): the kernel copies no more), move
+ * the end above the targets and close everything below it, and receive:
+ * the files land at the lowest free numbers, 0 .. n-1 in order, the
+ * executable at n.  Nothing of the caller's is copied that is not closed
+ * at once, and nothing of it is closed.  HOST_EFRESH, with nothing
+ * changed, when the kernel cannot unshare so (before Linux 5.9, or
+ * PROGRAM_TEST_NOCLOSERANGE); else 0, or an errno from the child's own
+ * table.  *execfdp is the executable's number.
  */
 HOST_CHILD static int
-host_child_scmall(const struct host_plan *hp, int sock, bool recv)
+host_child_fresh(struct host_plan *hp, int *execfdp)
 {
-	int fds[HOST_SCM_BATCH], tgt[HOST_SCM_BATCH], i = 0, m, j, error;
+	int fds[HOST_SCM_BATCH], s = hp->hp_sock, top, i, m, j, error;
+	long r;
 
-	for (;;) {
-		for (m = 0; i < hp->hp_n && m < HOST_SCM_BATCH; i++) {
-			if (hp->hp_list[i] == i)
-				continue;
-			tgt[m] = i;
-			fds[m++] = hp->hp_list[i];
-		}
-		if (m == 0)
-			return (0);
-		if ((error = host_child_scmmsg(sock, recv, fds, m)) != 0)
+	if ((hp->hp_flags & PROGRAM_TEST_NOCLOSERANGE) != 0 ||
+	    host_sys(SYS_close_range, s + 1, ~0U, CLOSE_RANGE_UNSHARE, 0,
+	    0) != 0)
+		return (HOST_EFRESH);
+	top = hp->hp_execpassed ? hp->hp_n - 1 : hp->hp_n;
+	if (s <= top) {
+		r = host_sys(SYS_fcntl, s, F_DUPFD_CLOEXEC, top + 1, 0, 0);
+		if (r < 0)
+			return (r == -EINVAL ? EMFILE : (int)-r);
+		s = (int)r;
+	}
+	if (s > 0 && (r = host_sys(SYS_close_range, 0, s - 1, 0, 0, 0)) < 0)
+		return ((int)-r);
+	for (i = 0; i <= top; i += m) {
+		m = top + 1 - i < HOST_SCM_BATCH ? top + 1 - i : HOST_SCM_BATCH;
+		if ((error = host_child_scmmsg(s, true, fds, m)) != 0)
 			return (error);
-		for (j = 0; recv && j < m; j++)
-			if (fds[j] != tgt[j])
+		for (j = 0; j < m; j++)
+			if (fds[j] != i + j)
 				return (EMFILE);
 	}
-}
-
-/*
- * close_range(2) of every target but the identities, a run at a time:
- * afterwards they are exactly the free numbers below n.  Returns 0, -1
- * when the first call fails (no close_range: nothing closed), or the
- * errno of a later one.
- */
-HOST_CHILD static int
-host_child_cleartargets(const struct host_plan *hp)
-{
-	int i = 0, lo;
-	bool first = true;
-	long r;
-
-	if ((hp->hp_flags & PROGRAM_TEST_NOCLOSERANGE) != 0)
-		return (-1);
-	while (i < hp->hp_n) {
-		for (; i < hp->hp_n && hp->hp_list[i] == i; i++)
-			;
-		for (lo = i; i < hp->hp_n && hp->hp_list[i] != i; i++)
-			;
-		if (i == lo)
-			continue;
-		r = host_sys(SYS_close_range, lo, i - 1, 0, 0, 0);
-		if (r < 0)
-			return (first ? -1 : (int)-r);
-		first = false;
-	}
-	return (0);
-}
-
-/*
- * A socket pair at n or above, close-on-exec, so that clearing the
- * targets leaves it be.  Returns 0, or an errno with nothing left open.
- */
-HOST_CHILD static int
-host_child_scmpair(const struct host_plan *hp, int sv[2])
-{
-	long r;
-	int k, moved = -1, error;
-
-	r = host_sys(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
-	    (long)sv, 0);
-	if (r < 0)
-		return ((int)-r);
-	for (k = 0; k < 2; k++) {
-		if (sv[k] >= hp->hp_n)
-			continue;
-		error = host_child_dupfd(hp, sv[k], &moved);
-		(void)host_sys(SYS_close, sv[k], 0, 0, 0, 0);
-		if (error != 0) {
-			(void)host_sys(SYS_close, sv[1 - k], 0, 0, 0, 0);
-			return (error);
-		}
-		sv[k] = moved;
-	}
-	return (0);
-}
-
-/*
- * The shuffle through a socket pair to ourselves: a sendmsg and a
- * recvmsg carry up to 253 descriptors, where dup2 costs a system call
- * each.  Every source but the identities' is sent first, so the kernel
- * holds each file as the list names it before any number changes; then
- * the targets are cleared (the identities stay, and keep no
- * close-on-exec: the caller does that) and the files received, which
- * the kernel installs at the lowest free numbers in order: the targets.
- * Returns -1 with nothing changed when it cannot start (no socket, a
- * source the kernel will not pass, such as an io_uring or a closed one,
- * the in-flight quota of RLIMIT_NOFILE, a full socket buffer, no
- * close_range), so the caller shuffles with dup2, which reports a
- * closed source as EBADF; else 0, or the errno of a failure after the
- * targets were cleared.  Closing the pair drops whatever it still holds.
- */
-HOST_CHILD static int
-host_child_scm(struct host_plan *hp)
-{
-	int sv[2], error;
-
-	if (host_child_scmpair(hp, sv) != 0)
-		return (-1);
-	if (host_child_scmall(hp, sv[0], false) != 0) {
-		(void)host_sys(SYS_close, sv[0], 0, 0, 0, 0);
-		(void)host_sys(SYS_close, sv[1], 0, 0, 0, 0);
-		return (-1);
-	}
-	error = host_child_cleartargets(hp);
-	if (error == 0)
-		error = host_child_scmall(hp, sv[1], true);
-	(void)host_sys(SYS_close, sv[0], 0, 0, 0, 0);
-	(void)host_sys(SYS_close, sv[1], 0, 0, 0, 0);
-	if (error == 0)
-		hp->hp_scmdone = true;
-	return (error);
-}
-
-/* Clear close-on-exec of the identity entries, which keep their files. */
-HOST_CHILD static int
-host_child_identities(const struct host_plan *hp)
-{
-	int i;
-	long r;
-
-	for (i = 0; i < hp->hp_n; i++)
-		if (hp->hp_list[i] == i &&
-		    (r = host_sys(SYS_fcntl, i, F_SETFD, 0, 0, 0)) < 0)
-			return ((int)-r);
+	(void)host_sys(SYS_close, s, 0, 0, 0, 0);
+	hp->hp_freshdone = true;
+	*execfdp = hp->hp_execpassed ? hp->hp_execfd : hp->hp_n;
 	return (0);
 }
 
@@ -383,27 +300,25 @@ host_child_steps(const struct host_plan *hp)
 }
 
 /*
- * The shuffle: the executable moved out of the targets' way first when
- * the plan says so, then through the socket where the plan says so
- * (hp_scm), else (or when that cannot start) down the list or by the
- * steps.  *execfdp is the executable's number after it.
+ * The shuffle: a fresh table when the caller sent the files (hp_fresh);
+ * else the executable moved out of the targets' way first when the plan
+ * says so, then down the list or by the steps (planned now if the plan
+ * left them to the child).  *execfdp is the executable's number after it.
  */
 HOST_CHILD static int
 host_child_shuffle(struct host_plan *hp, int *execfdp)
 {
 	int execfd = hp->hp_execfd, error = 0;
 
+	if (hp->hp_fresh)
+		return (host_child_fresh(hp, execfdp));
 	if (hp->hp_moveexec)
 		error = host_child_dupfd(hp, execfd, &execfd);
-	if (error == 0 && hp->hp_scm &&
-	    (error = host_child_scm(hp)) == 0)
-		error = host_child_identities(hp);
-	else if (error == 0 || error == -1) {
-		if (!hp->hp_direct)
-			host_plan_late(hp);
-		error = hp->hp_direct ? host_child_direct(hp) :
-		    host_child_steps(hp);
-	}
+	if (error != 0)
+		return (error);
+	if (!hp->hp_direct)
+		host_plan_late(hp);
+	error = hp->hp_direct ? host_child_direct(hp) : host_child_steps(hp);
 	if (error == 0)
 		*execfdp = execfd;
 	return (error);
@@ -830,23 +745,23 @@ host_clone3_spawn(char *stack, size_t size, uint64_t flags, int *pidfdp,
 #define	HOST_HAVE_CLONE3
 #endif
 
-/* What fdr_host_scm_launches() tells, for this thread. */
-static _Thread_local uint64_t host_scm_launches;
+/* What fdr_host_fresh_launches() tells, for this thread. */
+static _Thread_local uint64_t host_fresh_launches;
 
 uint64_t
-fdr_host_scm_launches(void)
+fdr_host_fresh_launches(void)
 {
 
-	return (host_scm_launches);
+	return (host_fresh_launches);
 }
 
-/* Count a finished child that shuffled through its socket. */
+/* Count a finished child that took a fresh table. */
 static void
-host_count_scm(const struct host_plan *hp)
+host_count_fresh(const struct host_plan *hp)
 {
 
-	if (__atomic_load_n(&hp->hp_scmdone, __ATOMIC_ACQUIRE))
-		host_scm_launches++;
+	if (__atomic_load_n(&hp->hp_freshdone, __ATOMIC_ACQUIRE))
+		host_fresh_launches++;
 }
 
 /* Close the child's pidfd, if it has one. */
@@ -906,6 +821,7 @@ static pid_t
 host_start_clone3(struct host_plan *hp, char *stack, size_t size,
     int *errorp)
 {
+	uint64_t files = hp->hp_fresh ? CLONE_FILES : 0;
 	long r;
 
 	hp->hp_sighandcleared = true;
@@ -914,11 +830,11 @@ host_start_clone3(struct host_plan *hp, char *stack, size_t size,
 		hp->hp_ppid = getpid();
 		hp->hp_go = HOST_GO_WAIT;
 		hp->hp_ctid = HOST_CTID_RUN;
-		r = host_clone3_spawn(stack, size, CLONE_CHILD_CLEARTID, NULL,
-		    &hp->hp_ctid, host_child, hp);
+		r = host_clone3_spawn(stack, size, CLONE_CHILD_CLEARTID | files,
+		    NULL, &hp->hp_ctid, host_child, hp);
 	} else
-		r = host_clone3_spawn(stack, size, CLONE_VFORK, &hp->hp_pidfd,
-		    NULL, host_child, hp);
+		r = host_clone3_spawn(stack, size, CLONE_VFORK | files,
+		    &hp->hp_pidfd, NULL, host_child, hp);
 	if (r < 0) {
 		hp->hp_sighandcleared = false;
 		hp->hp_holdfail = false;
@@ -930,47 +846,98 @@ host_start_clone3(struct host_plan *hp, char *stack, size_t size,
 }
 #endif
 
-/*
- * Start the child on a fresh stack, every signal blocked around the
- * clone, and wait until it has exec'd or exited (CLONE_VFORK, or its
- * clear-tid word).  A spawn child that fails is reaped by a pidfd,
- * never by a pid that someone else's waitpid(-1) could have freed for
- * reuse meanwhile: the one made with the child (CLONE_PIDFD) when
- * hp_wantpidfd or without clone3, else one taken while the failed child
- * waits.  For a spawn, *pidp gets the child, and hp_pidfd its pidfd
- * when hp_wantpidfd (-1 on kernels without CLONE_PIDFD).  Returns 0 or
- * the child's (or clone's) errno; the caller's errno is kept.
- */
-int
-host_start(struct host_plan *hp, pid_t *pidp)
-{
-	const size_t size = HOST_STACK_SIZE + HOST_STACK_GUARD;
-	sigset_t all;
-	char *stack;
-	int flags, error, saved_errno = errno;
-	pid_t pid;
+/* The kernel cannot unshare a table by close_range: no fresh tables. */
+static int	host_fresh_broken;
 
-	stack = host_stack_get();
-	if (stack == NULL) {
-		error = errno;
-		errno = saved_errno;
-		return (error);
+/*
+ * The fresh table's sending half, in the caller (host_child_fresh() is
+ * the other): a socket pair of the caller's own, close-on-exec, and
+ * every entry's source sent through it in order, then the executable
+ * unless it is passed, HOST_SCM_BATCH to a message, so that the kernel
+ * holds each file as the list names it now.  Only for a serial launch
+ * of HOST_FRESH_MIN to HOST_SCM_MAX descriptors whose table and socket
+ * fit under RLIMIT_NOFILE.  Sets hp_fresh and hp_sock (the receiving
+ * end, the sending one closed); when anything fails (no socket, a source
+ * that is closed or that the kernel will not pass, such as an io_uring,
+ * the in-flight quota of RLIMIT_NOFILE, a full buffer) closes both, which
+ * drops what was sent, and leaves hp_fresh false: the child then
+ * shuffles a copy of the caller's table, as it always could.
+ */
+static void
+host_fresh_send(struct host_plan *hp)
+{
+	int fds[HOST_SCM_BATCH], sv[2], top, i, m, j;
+	struct rlimit rl;
+
+	top = hp->hp_execpassed ? hp->hp_n - 1 : hp->hp_n;
+	if (hp->hp_early || !host_fresh_likely((size_t)hp->hp_n,
+	    hp->hp_flags) || getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
+	    (rlim_t)top + 2 > rl.rlim_cur)
+		return;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+		return;
+	for (i = 0; i <= top; i += m) {
+		m = top + 1 - i < HOST_SCM_BATCH ? top + 1 - i : HOST_SCM_BATCH;
+		for (j = 0; j < m; j++)
+			fds[j] = i + j < hp->hp_n ? hp->hp_list[i + j] :
+			    hp->hp_execfd;
+		if (host_child_scmmsg(sv[0], false, fds, m) != 0)
+			break;
 	}
+	(void)close(sv[0]);
+	if (i <= top) {
+		(void)close(sv[1]);
+		return;
+	}
+	hp->hp_sock = sv[1];
+	hp->hp_fresh = true;
+}
+
+/*
+ * Whether a serial launch of n descriptors with these flags would try a
+ * fresh table: then an early child (which shuffles a copy of the
+ * caller's table) would only be slower.
+ */
+bool
+host_fresh_likely(size_t n, unsigned int flags)
+{
+
+	return ((flags & PROGRAM_TEST_NOFRESH) == 0 && n >= HOST_FRESH_MIN &&
+	    n <= HOST_SCM_MAX &&
+	    !__atomic_load_n(&host_fresh_broken, __ATOMIC_RELAXED));
+}
+
+/* Close the fresh table's receiving end, which drops what it still holds. */
+static void
+host_fresh_close(struct host_plan *hp)
+{
+
+	if (hp->hp_fresh)
+		(void)close(hp->hp_sock);
+	hp->hp_fresh = false;
+	hp->hp_sock = -1;
+}
+
+/*
+ * One start of the child (see host_start()), every signal blocked: its
+ * pid and error in *errorp, or -1 with clone's errno there.  A failed
+ * spawn child has been reaped.
+ */
+static pid_t
+host_start_once(struct host_plan *hp, char *stack, size_t size, int *errorp)
+{
+	int flags, error = 0;
+	pid_t pid = -1;
+
 	if (hp->hp_spawn)
 		flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD;
 	else
 		flags = CLONE_VM | CLONE_VFORK | CLONE_THREAD | CLONE_SIGHAND |
 		    CLONE_SYSVSEM;
+	if (hp->hp_fresh)
+		flags |= CLONE_FILES;
 	hp->hp_error = 0;
 	hp->hp_pidfd = -1;
-	memset(&all, 0xff, sizeof(all));	/* the kernel ignores 9 and 19 */
-	host_sigmask(SIG_BLOCK, &all, &hp->hp_oldmask);
-	if (!hp->hp_setmask)
-		hp->hp_execmask = hp->hp_oldmask;
-	if (!hp->hp_spawn)
-		host_sigtrap_arm();
-	pid = -1;
-	error = 0;
 	hp->hp_sighandcleared = false;
 	hp->hp_holdfail = false;
 #ifdef HOST_HAVE_CLONE3
@@ -990,11 +957,62 @@ host_start(struct host_plan *hp, pid_t *pidp)
 		    __atomic_load_n(&hp->hp_error, __ATOMIC_ACQUIRE);
 	}
 	if (pid > 0)
-		host_count_scm(hp);
+		host_count_fresh(hp);
 	if (pid > 0 && error != 0 && hp->hp_spawn && !hp->hp_holdfail) {
 		(void)program_wait(pid, hp->hp_pidfd, NULL);
 		host_closepidfd(hp);
 	}
+	*errorp = error;
+	return (pid);
+}
+
+/*
+ * Start the child on a fresh stack, every signal blocked around the
+ * clone, and wait until it has exec'd or exited (CLONE_VFORK, or its
+ * clear-tid word).  A spawn child that fails is reaped by a pidfd,
+ * never by a pid that someone else's waitpid(-1) could have freed for
+ * reuse meanwhile: the one made with the child (CLONE_PIDFD) when
+ * hp_wantpidfd or without clone3, else one taken while the failed child
+ * waits.  Where it can, the child gets a fresh table (host_fresh_send());
+ * one that could not have it has changed nothing, and the child is
+ * started again the ordinary way.  For a spawn, *pidp gets the child, and
+ * hp_pidfd its pidfd when hp_wantpidfd (-1 on kernels without
+ * CLONE_PIDFD).  Returns 0 or the child's (or clone's) errno; the
+ * caller's errno is kept.
+ */
+int
+host_start(struct host_plan *hp, pid_t *pidp)
+{
+	const size_t size = HOST_STACK_SIZE + HOST_STACK_GUARD;
+	sigset_t all;
+	char *stack;
+	int error, saved_errno = errno;
+	pid_t pid;
+
+	stack = host_stack_get();
+	if (stack == NULL) {
+		error = errno;
+		errno = saved_errno;
+		return (error);
+	}
+	hp->hp_fresh = false;
+	hp->hp_sock = -1;
+	host_fresh_send(hp);
+	memset(&all, 0xff, sizeof(all));	/* the kernel ignores 9 and 19 */
+	host_sigmask(SIG_BLOCK, &all, &hp->hp_oldmask);
+	if (!hp->hp_setmask)
+		hp->hp_execmask = hp->hp_oldmask;
+	if (!hp->hp_spawn)
+		host_sigtrap_arm();
+	pid = host_start_once(hp, stack, size, &error);
+	if (pid > 0 && error == HOST_EFRESH) {
+		if ((hp->hp_flags & PROGRAM_TEST_NOCLOSERANGE) == 0)
+			__atomic_store_n(&host_fresh_broken, 1,
+			    __ATOMIC_RELAXED);
+		host_fresh_close(hp);
+		pid = host_start_once(hp, stack, size, &error);
+	}
+	host_fresh_close(hp);
 	if (!hp->hp_spawn)
 		host_sigtrap_disarm();
 	host_sigmask(SIG_SETMASK, &hp->hp_oldmask, NULL);
@@ -1145,7 +1163,7 @@ host_finish_early(struct host_plan *hp, int go)
 		    0, 0);
 	if (go == HOST_GO_EXEC)
 		error = __atomic_load_n(&hp->hp_error, __ATOMIC_ACQUIRE);
-	host_count_scm(hp);
+	host_count_fresh(hp);
 	host_sigmask(SIG_SETMASK, &hp->hp_oldmask, NULL);
 	if (error != 0 || go != HOST_GO_EXEC) {
 		(void)program_wait(hp->hp_pid, hp->hp_pidfd, NULL);

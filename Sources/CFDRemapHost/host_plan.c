@@ -303,7 +303,7 @@ host_plan_isdirect(struct host_plan *hp, const int *list, int n)
  * (F_DUPFD_CLOEXEC from n, never a guessed number), which is neither a
  * source (sources are open) nor a target (they are below n), and its
  * reader takes the copy.  A cycle of k costs k + 1 steps.  Memory only,
- * no call: the child runs it when its socket could not start.
+ * no call: the child runs it when its fresh table could not be had.
  */
 HOST_CHILD static void
 host_plan_moves(struct host_plan *hp, int *src, int *readers, int *stack,
@@ -349,13 +349,14 @@ host_plan_moves(struct host_plan *hp, int *src, int *readers, int *stack,
 /*
  * Plan the shuffle that makes descriptor i a copy of list[i] for i < n
  * (descriptor numbers, none negative); list must stay valid until the
- * child has exec'd or exited.  From HOST_SCM_MIN descriptors the child
- * first tries its socket (hp_scm).  Else, or when that cannot start:
- * when no source is another entry's target, the child runs down the
- * list itself (hp_direct): no memory, one pass; otherwise the steps of
- * host_plan_moves(), in memory of the plan's own, planned here, or by
- * the child only when its socket could not start (host_plan_late()),
- * so that a shuffle through the socket pays for the memory alone.
+ * child has exec'd or exited.  A list a fresh table may take
+ * (host_fresh_likely()) needs no shuffle when it does.  Else, or when it
+ * cannot: when no source is another entry's target, the child runs down
+ * the list itself (hp_direct): no memory, one pass; otherwise the steps
+ * of host_plan_moves(), in memory of the plan's own, planned here, or by
+ * the child only when its fresh table could not be had
+ * (hp_latesteps, host_plan_late()), so that a fresh table pays for the
+ * memory alone.
  * Either way, when the executable's
  * descriptor is a target that will be written, the child first moves it
  * out of the way (hp_moveexec) to the lowest free number at or above n,
@@ -374,9 +375,8 @@ host_plan_fds(struct host_plan *hp, const int *list, int n, int execfd)
 	hp->hp_execpassed = execfd < n && list[execfd] == execfd;
 	hp->hp_moveexec = execfd < n && !hp->hp_execpassed;
 	hp->hp_list = list;
-	hp->hp_scm = n >= HOST_SCM_MIN && n <= HOST_SCM_MAX &&
-	    (hp->hp_flags & PROGRAM_TEST_NOSCM) == 0;
-	hp->hp_scmdone = false;
+	hp->hp_latesteps = host_fresh_likely((size_t)n, hp->hp_flags);
+	hp->hp_freshdone = false;
 	hp->hp_nsteps = 0;
 	hp->hp_direct = host_plan_isdirect(hp, list, n);
 	if (hp->hp_direct)
@@ -392,7 +392,7 @@ host_plan_fds(struct host_plan *hp, const int *list, int n, int execfd)
 	memcpy(src, list, (size_t)n * sizeof(*src));
 	hp->hp_src = src;
 	hp->hp_readers = readers;
-	if (!hp->hp_scm)
+	if (!hp->hp_latesteps)
 		host_plan_late(hp);
 	return (0);
 }
@@ -400,7 +400,7 @@ host_plan_fds(struct host_plan *hp, const int *list, int n, int execfd)
 /*
  * The general plan's steps, from the memory host_plan_fds() prepared
  * (the list's copy, the zeroed reader counts), once: by the caller, or
- * by the child when its socket could not start.
+ * by the child when its fresh table could not be had.
  */
 HOST_CHILD void
 host_plan_late(struct host_plan *hp)

@@ -1,8 +1,11 @@
-// Lists of 3,072 descriptors and more: the child starts before the model
-// has decided and shuffles beside it, on another CPU (host_plan_early in
-// host_program.c). The same tables and the same errors as a launch in
-// turn (PROGRAM_TEST_SERIAL), nothing left behind when the model says
-// no, and no child left waiting when its caller's process goes away.
+// Lists of 3,072 descriptors and more that a fresh table cannot take
+// (longer than 32,768, a kernel without CLOSE_RANGE_UNSHARE, or
+// PROGRAM_TEST_EARLY, which these tests use): the child starts before the
+// model has decided and shuffles a copy of the table beside it, on
+// another CPU (host_plan_early in host_program.c). The same tables and
+// the same errors as a launch in turn (PROGRAM_TEST_SERIAL), nothing
+// left behind when the model says no, and no child left waiting when its
+// caller's process goes away.
 import CFDRemapHost
 import CFDRemapTestHooks
 import FDRemapTestSupport
@@ -26,7 +29,8 @@ func longList(_ o: Opened, count: Int, files: Int, seed: UInt64) -> [Int32] {
     return fds
 }
 
-/// A list this long starts its child early (HOST_EARLY_MIN is 3,072).
+/// A list this long starts its child early (HOST_EARLY_MIN is 3,072)
+/// with PROGRAM_TEST_EARLY.
 let earlyLength = 4000
 
 /// Early even on a busy machine (the tests run in parallel), which would

@@ -243,13 +243,14 @@ func spawnRaw(_ execfd: Int32, _ bytes: [UInt8], _ fds: [Int32],
 
 /// Spawns the probe with `fds`, its command in `$FDREMAP_PROBE` or in
 /// the data, waits, and parses what it wrote to `report` (a memfd of this
-/// process that must be among `fds`).
+/// process that must be among `fds`). The probe is opened for the launch
+/// unless `execfd` is a descriptor of it already.
 func runProbe(_ fds: [Int32], report: Int32, command: [String]? = nil,
               bytes: [UInt8]? = nil, env: [String] = [], name: String? = nil,
-              flags: UInt32 = 0, checkPid: Bool = true,
+              flags: UInt32 = 0, checkPid: Bool = true, execfd: Int32? = nil,
               sourceLocation: SourceLocation = #_sourceLocation) -> (Spawned, ProbeReport) {
-    let probe = Glibc.open(Probe.path, O_RDONLY | O_CLOEXEC)
-    defer { close(probe) }
+    let probe = execfd ?? Glibc.open(Probe.path, O_RDONLY | O_CLOEXEC)
+    defer { if execfd == nil { close(probe) } }
     let k = fds.firstIndex(of: report)!
     var env = env
     let payload: [UInt8]

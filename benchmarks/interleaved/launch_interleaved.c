@@ -4,9 +4,10 @@
  * close_range, execve), ours (program_spawn_raw, given argv[0] as the
  * other two are: pa_name "/bin/true"), glibc's posix_spawn with its file
  * actions built once, and ours again naming argv[0] itself from the
- * descriptor (no attr: a readlink of /proc/self/fd/N), and the socket
- * floor (the floor with our launcher's socket shuffle, launch_bench.h).
- * Medians of each.  The
+ * descriptor (no attr: a readlink of /proc/self/fd/N), and the fresh
+ * floor (the floor done our launcher's way: the files sent through a
+ * socket, the child's table unshared from ours and filled with them,
+ * launch_bench.h).  Medians of each.  The
  * package-benchmark rows run one after another in processes of their
  * own, so a shared machine's drift between them shows in their ratios;
  * here it falls on all three alike.
@@ -61,7 +62,7 @@ int
 main(int argc, char **argv)
 {
 	static const char *const names[5] = { "floor", "ours", "prebuilt",
-	    "ours unnamed", "socket floor" };
+	    "ours unnamed", "fresh floor" };
 	struct program_attr attr;
 	const char *path = "/bin/true";
 	unsigned long long *t[5], t0;
@@ -103,7 +104,7 @@ main(int argc, char **argv)
 			else if (w == 2)
 				error = launch_posix_spawn_prebuilt(path, &pid);
 			else
-				error = launch_floor_scm(path, fds, (size_t)k,
+				error = launch_floor_fresh(path, fds, (size_t)k,
 				    &pid);
 			if (error != 0 || launch_wait(pid) != 0) {
 				fprintf(stderr, "%s: error %d\n", names[w], error);
@@ -115,8 +116,8 @@ main(int argc, char **argv)
 	for (w = 0; w < 5; w++)
 		qsort(t[w], (size_t)n, sizeof(**t), cmp);
 	printf("k=%d %s: floor %llu us, ours %llu us, prebuilt %llu us, "
-	    "ours unnamed %llu us, socket floor %llu us; ours/floor %.3f, "
-	    "ours/prebuilt %.3f, unnamed/floor %.3f, ours/socket floor %.3f\n",
+	    "ours unnamed %llu us, fresh floor %llu us; ours/floor %.3f, "
+	    "ours/prebuilt %.3f, unnamed/floor %.3f, ours/fresh floor %.3f\n",
 	    k, argc > 3 ? "random" : "descending", t[0][n / 2] / 1000,
 	    t[1][n / 2] / 1000, t[2][n / 2] / 1000, t[3][n / 2] / 1000,
 	    t[4][n / 2] / 1000,

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The launch's closest rows interleaved in one process (see
 # launch_interleaved.c): builds it with cc against the C sources and runs
-# k = 0, 100, 1000, 3000 (the early child starts from 3072) and 10000,
+# k = 0, 100, 1000, 3000 and 10000,
 # descending and in random order from 1000 up, after the machine's
 # calibration (calibrate.c).
 #

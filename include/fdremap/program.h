@@ -38,15 +38,22 @@
  * model's for the caller's table as it is.  A failing launch may so
  * start, and reap, two children.
  *
- * The shuffle.  From 600 to 32,768 descriptors the child passes them
- * through a socket pair to itself (SCM_RIGHTS, 253 a message, where dup2
- * takes a system call each): every source but the identities' is sent
- * before any number changes, the other targets are closed
- * (close_range(2)), and the files are received at the lowest free
- * numbers, which are those targets, in order.  When that cannot start
- * (no socket, a source SCM_RIGHTS refuses such as an io_uring, the
- * in-flight quota of RLIMIT_NOFILE, no close_range) it shuffles with
- * dup2, as below 600 (where the socket costs more than it saves).
+ * The new table.  From 256 to 32,768 descriptors a spawn or exec in turn
+ * gives its child a fresh table: the caller sends every listed file
+ * through a socket pair of its own (SCM_RIGHTS, 253 a message; the pair
+ * is close-on-exec and open only for the launch), the child starts
+ * sharing the caller's table (CLONE_FILES), takes a table of its own
+ * that holds only the receiving end and what lies below it
+ * (close_range(CLOSE_RANGE_UNSHARE), Linux 5.9), closes that, and
+ * receives the files, which the kernel installs at the lowest free
+ * numbers: 0 .. fdslen-1 in order.  Nothing above the socket in the
+ * caller's table is copied and nothing of it closed.  When the caller
+ * cannot send (a closed entry, a file SCM_RIGHTS refuses such as an
+ * io_uring, the in-flight quota of RLIMIT_NOFILE, a full socket buffer)
+ * or the child cannot unshare so (an older kernel: it exits having
+ * changed nothing, and a second child is started), or below 256 (where
+ * the socket costs more than it saves), the child gets a copy of the
+ * caller's table and shuffles it with dup2.
  *
  * How the data travels: argv[0] is a name (attr->pa_name, or the file
  * name of execfd), argv[1..] is the data split at each NUL byte (k NUL

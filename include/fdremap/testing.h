@@ -41,6 +41,9 @@ int64_t	fdr_mem_inuse_thread(void);
  * child brute-forces (closing every number up to the hard RLIMIT_NOFILE
  * and past every source), and
  * the caller finds its highest descriptor by probing with poll(2).
+ * Without close_range a child started for a fresh table cannot unshare
+ * it either: it exits having changed nothing and a child is started
+ * again with a copy of the caller's table.
  */
 #define	PROGRAM_TEST_NOCLOEXECRANGE	0x01	/* CLOSE_RANGE_CLOEXEC: EINVAL */
 #define	PROGRAM_TEST_NOCLOSERANGE	0x02	/* close_range(2): ENOSYS */
@@ -55,21 +58,23 @@ int64_t	fdr_mem_inuse_thread(void);
 
 /*
  * Test hook: start such a child first even when the machine has had no
- * CPU to spare of late (which makes a launch go in turn), so that the
- * early path is tested on a busy machine too.
+ * CPU to spare of late (which makes a launch go in turn) and when the
+ * list is one a fresh table would take (which an early child never
+ * has), so that the early path is tested on a busy machine too.
  */
 #define	PROGRAM_TEST_EARLY		0x20
 
 /*
- * Test hook: shuffle with dup2 alone, never through the child's socket
- * (SCM_RIGHTS), as when the socket cannot be had.
+ * Test hook: never a fresh table: the child shuffles a copy of the
+ * caller's table with dup2, as when no socket can be had.
  */
-#define	PROGRAM_TEST_NOSCM		0x10
+#define	PROGRAM_TEST_NOFRESH		0x10
 
 /*
- * How many of the calling thread's launches so far had their child
- * shuffle through its socket (the others went by dup2 alone).
+ * How many of the calling thread's launches so far gave their child a
+ * fresh table (the caller sent the files through a socket, the child
+ * kept nothing of the caller's table); the others shuffled a copy.
  */
-uint64_t fdr_host_scm_launches(void);
+uint64_t fdr_host_fresh_launches(void);
 
 #endif /* !_FDREMAP_TESTING_H_ */

@@ -10,9 +10,11 @@
 // rows run one after another, each in a process of its own, so the
 // machine's drift between them shows in their ratios; the targets are
 // judged on the paired rows instead:
-//   Launch.<k>.paired        each iteration launches with the floor, ours
-//                            and prebuilt posix_spawn, in rotating order,
-//                            and records each time and ours over each
+//   Launch.<k>.paired        each iteration launches with the floor, ours,
+//                            prebuilt posix_spawn and the fresh floor (the
+//                            floor done our way from 256 descriptors), in
+//                            rotating order, and records each time and
+//                            ours over each
 //   Launch.<k>.swift.paired  each iteration launches with Swift's
 //                            Program.spawn and C's program_spawn, the same
 //                            tree, in alternating order, and records Swift
@@ -49,6 +51,10 @@ extension BenchmarkMetric {
         "ours over floor (per mille)", polarity: .prefersSmaller, useScalingFactor: false)
     static let oursOverPrebuilt = BenchmarkMetric.custom(
         "ours over prebuilt (per mille)", polarity: .prefersSmaller, useScalingFactor: false)
+    static let freshFloorTime = BenchmarkMetric.custom(
+        "fresh floor (ns)", polarity: .prefersSmaller, useScalingFactor: false)
+    static let oursOverFreshFloor = BenchmarkMetric.custom(
+        "ours over fresh floor (per mille)", polarity: .prefersSmaller, useScalingFactor: false)
     static let swiftTime = BenchmarkMetric.custom(
         "swift (ns)", polarity: .prefersSmaller, useScalingFactor: false)
     static let cTime = BenchmarkMetric.custom(
@@ -249,6 +255,14 @@ func spawnFloor(_ fds: [Int32]) -> (Int32, pid_t) {
     return (error, pid)
 }
 
+func spawnFreshFloor(_ fds: [Int32]) -> (Int32, pid_t) {
+    var pid: pid_t = 0
+    let error = fds.withUnsafeBufferPointer {
+        launch_floor_fresh(program, $0.baseAddress, $0.count, &pid)
+    }
+    return (error, pid)
+}
+
 func spawnPrebuilt() -> (Int32, pid_t) {
     var pid: pid_t = 0
     let error = launch_posix_spawn_prebuilt(program, &pid)
@@ -273,25 +287,30 @@ func pairedConfiguration(_ metrics: [BenchmarkMetric]) -> Benchmark.Configuratio
 func registerPaired(_ k: Int) {
     Benchmark("Launch.\(k).paired",
               configuration: pairedConfiguration([.floorTime, .oursTime, .prebuiltTime,
-                                                  .oursOverFloor, .oursOverPrebuilt])) { benchmark in
+                                                  .freshFloorTime, .oursOverFloor,
+                                                  .oursOverPrebuilt,
+                                                  .oursOverFreshFloor])) { benchmark in
         let fds = sources!.fds
-        var t = [UInt64](repeating: 0, count: 3)
+        var t = [UInt64](repeating: 0, count: 4)
         // Rotate which goes first, so none always follows another.
-        for i in 0..<3 {
-            let w = (i + benchmark.currentIteration) % 3
+        for i in 0..<4 {
+            let w = (i + benchmark.currentIteration) % 4
             t[w] = launchAndWait {
                 switch w {
                 case 0: spawnFloor(fds)
                 case 1: spawnOurs(fds)
-                default: spawnPrebuilt()
+                case 2: spawnPrebuilt()
+                default: spawnFreshFloor(fds)
                 }
             }
         }
         benchmark.measurement(.floorTime, Int(t[0]))
         benchmark.measurement(.oursTime, Int(t[1]))
         benchmark.measurement(.prebuiltTime, Int(t[2]))
+        benchmark.measurement(.freshFloorTime, Int(t[3]))
         benchmark.measurement(.oursOverFloor, Int(t[1] * 1000 / max(t[0], 1)))
         benchmark.measurement(.oursOverPrebuilt, Int(t[1] * 1000 / max(t[2], 1)))
+        benchmark.measurement(.oursOverFreshFloor, Int(t[1] * 1000 / max(t[3], 1)))
     } setup: {
         openOurs(k)
         let fds = sources!.fds

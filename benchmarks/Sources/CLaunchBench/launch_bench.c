@@ -201,11 +201,15 @@ launch_now_ns(void)
 	    (unsigned long long)ts.tv_nsec);
 }
 
-/* What the socket floor's child needs: all prepared by the parent. */
-struct floor_scm_arg {
+#ifndef CLOSE_RANGE_UNSHARE
+#define	CLOSE_RANGE_UNSHARE	(1U << 1)
+#endif
+
+/* What the fresh floor's child needs: all prepared by the parent. */
+struct floor_fresh_arg {
 	const char	*path;
-	const int	*fds;
 	size_t		 k;
+	int		 sock;
 	char		**argv;
 	char		**envp;
 };
@@ -214,10 +218,10 @@ struct floor_scm_arg {
 
 /*
  * One SCM_RIGHTS message of m descriptors through sock: sent from fds,
- * or received into fds.  The system call's result.
+ * or received.  The system call's result.
  */
 static long
-floor_scm_msg(int sock, int recv, int *fds, size_t m)
+floor_scm_msg(int sock, int recv, const int *fds, size_t m)
 {
 	union {
 		struct cmsghdr	hdr;
@@ -226,65 +230,46 @@ floor_scm_msg(int sock, int recv, int *fds, size_t m)
 	struct msghdr mh;
 	struct iovec iov;
 	char byte = 0;
-	int *data = (int *)(void *)CMSG_DATA(&cm.hdr);
-	size_t j;
-	long r;
 
 	iov.iov_base = &byte;
 	iov.iov_len = 1;
-	mh.msg_name = NULL;
-	mh.msg_namelen = 0;
+	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	mh.msg_control = cm.buf;
 	mh.msg_controllen = CMSG_SPACE(sizeof(int) * m);
-	mh.msg_flags = 0;
 	cm.hdr.cmsg_level = SOL_SOCKET;
 	cm.hdr.cmsg_type = SCM_RIGHTS;
 	cm.hdr.cmsg_len = CMSG_LEN(sizeof(int) * m);
 	if (!recv) {
-		for (j = 0; j < m; j++)
-			data[j] = fds[j];
+		memcpy(CMSG_DATA(&cm.hdr), fds, m * sizeof(int));
 		return (syscall(SYS_sendmsg, sock, &mh, 0));
 	}
-	r = syscall(SYS_recvmsg, sock, &mh, 0);
-	for (j = 0; r == 1 && j < m; j++)
-		fds[j] = data[j];
-	return (r);
+	return (syscall(SYS_recvmsg, sock, &mh, 0));
 }
 
 /*
- * The socket floor's child, in the parent's memory: a socket pair moved
- * above the targets, every source sent (253 a message), the targets
- * closed, the files received at the lowest free numbers (the targets,
- * in order), close_range() the rest, execve().  System calls only, no
- * fallback and no checks.
+ * The fresh floor's child, sharing the parent's memory and table: a
+ * table of its own holding what lies below the socket and the socket
+ * (close_range(CLOSE_RANGE_UNSHARE)), the socket moved to k or above
+ * and everything below it closed, the files received at 0 .. k-1,
+ * close_range(k, ~0), execve().  System calls only, no checks.
  */
 static int
-floor_scm_child(void *arg)
+floor_fresh_child(void *arg)
 {
-	const struct floor_scm_arg *fa = arg;
-	int sv[2], batch[FLOOR_SCM_BATCH], s;
-	size_t i, m, pass;
+	const struct floor_fresh_arg *fa = arg;
+	int s = fa->sock;
+	size_t i, m;
 
-	(void)syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
-	    sv);
-	for (s = 0; s < 2; s++) {
-		int moved = (int)syscall(SYS_fcntl, sv[s], F_DUPFD_CLOEXEC,
-		    (int)fa->k);
-		(void)syscall(SYS_close, sv[s]);
-		sv[s] = moved;
-	}
-	for (pass = 0; pass < 2; pass++) {
-		if (pass == 1)
-			(void)syscall(SYS_close_range, 0U,
-			    (unsigned int)fa->k - 1, 0U);
-		for (i = 0; i < fa->k; i += m) {
-			m = fa->k - i < FLOOR_SCM_BATCH ? fa->k - i :
-			    FLOOR_SCM_BATCH;
-			memcpy(batch, fa->fds + i, m * sizeof(int));
-			(void)floor_scm_msg(sv[pass], (int)pass, batch, m);
-		}
+	(void)syscall(SYS_close_range, (unsigned int)s + 1, ~0U,
+	    CLOSE_RANGE_UNSHARE);
+	if ((size_t)s < fa->k)
+		s = (int)syscall(SYS_fcntl, s, F_DUPFD_CLOEXEC, (int)fa->k);
+	(void)syscall(SYS_close_range, 0U, (unsigned int)s - 1, 0U);
+	for (i = 0; i < fa->k; i += m) {
+		m = fa->k - i < FLOOR_SCM_BATCH ? fa->k - i : FLOOR_SCM_BATCH;
+		(void)floor_scm_msg(s, 1, NULL, m);
 	}
 	(void)syscall(SYS_close_range, (unsigned int)fa->k, ~0U, 0U);
 	(void)syscall(SYS_execve, fa->path, fa->argv, fa->envp);
@@ -292,22 +277,35 @@ floor_scm_child(void *arg)
 	return (127);
 }
 
-/* The hand-written socket floor: see the header. */
+/* The hand-written fresh floor: see the header. */
 int
-launch_floor_scm(const char *path, const int *fds, size_t k, pid_t *pid)
+launch_floor_fresh(const char *path, const int *fds, size_t k, pid_t *pid)
 {
 	static char stack[64 * 1024] __attribute__((aligned(16)));
 	char *argv[] = { (char *)path, NULL };
 	char *envp[] = { NULL };
-	struct floor_scm_arg fa = { path, fds, k, argv, envp };
+	struct floor_fresh_arg fa = { path, k, -1, argv, envp };
+	int sv[2], error = 0;
+	size_t i, m;
 	pid_t p;
 
 	if (k == 0)
 		return (launch_floor(path, fds, k, pid));
-	p = clone(floor_scm_child, stack + sizeof(stack),
-	    CLONE_VM | CLONE_VFORK | SIGCHLD, &fa);
-	if (p == -1)
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		return (errno);
-	*pid = p;
-	return (0);
+	for (i = 0; i < k && error == 0; i += m) {
+		m = k - i < FLOOR_SCM_BATCH ? k - i : FLOOR_SCM_BATCH;
+		if (floor_scm_msg(sv[0], 0, fds + i, m) != 1)
+			error = errno;
+	}
+	(void)close(sv[0]);
+	fa.sock = sv[1];
+	p = error != 0 ? -1 : clone(floor_fresh_child, stack + sizeof(stack),
+	    CLONE_VM | CLONE_VFORK | CLONE_FILES | SIGCHLD, &fa);
+	if (p == -1 && error == 0)
+		error = errno;
+	(void)close(sv[1]);
+	if (error == 0)
+		*pid = p;
+	return (error);
 }

@@ -56,14 +56,17 @@ void	launch_actions_free(void);
 int	launch_floor(const char *path, const int *fds, size_t k, pid_t *pid);
 
 /*
- * The socket floor: the floor's clone(CLONE_VM | CLONE_VFORK), but the
- * child moves the descriptors as our launcher does from 256 of them:
- * through a socket pair to itself (SCM_RIGHTS, 253 a message, every
- * source sent before the targets are closed, then received at the
- * lowest free numbers), then close_range(k, ~0) and execve(path).  No
- * fallback, no checks.  Any mapping.  Returns 0 or clone's errno.
+ * The fresh floor: what a hand-written launcher does at the least with
+ * our launcher's way from 256 descriptors: every fds[i] sent through a
+ * socket pair (SCM_RIGHTS, 253 a message), then
+ * clone(CLONE_VM | CLONE_VFORK | CLONE_FILES), and in the child
+ * close_range(CLOSE_RANGE_UNSHARE) above the socket (a table of its
+ * own, nothing above the socket copied), everything below the socket
+ * closed, the files received at 0 .. k-1, close_range(k, ~0),
+ * execve(path).  No fallback, no checks.  Any mapping.  Returns 0 or an
+ * errno.
  */
-int	launch_floor_scm(const char *path, const int *fds, size_t k,
+int	launch_floor_fresh(const char *path, const int *fds, size_t k,
 	    pid_t *pid);
 
 /* path opened with O_PATH | O_CLOEXEC, for execveat(); -1 on error. */
