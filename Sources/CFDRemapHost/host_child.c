@@ -202,13 +202,15 @@ host_child_scmmsg(int sock, bool recv, int *fds, int m)
  * executable at n.  Nothing of the caller's is copied that is not closed
  * at once, and nothing of it is closed.  HOST_EFRESH, with nothing
  * changed, when the kernel cannot unshare so (before Linux 5.9, or
- * PROGRAM_TEST_NOCLOSERANGE); else 0, or an errno from the child's own
- * table.  *execfdp is the executable's number.
+ * PROGRAM_TEST_NOCLOSERANGE); HOST_EFRESHRECV when, the table unshared,
+ * the files cannot all be had at their numbers (PROGRAM_TEST_FRESHRECV
+ * makes it so); either way the caller's table was not touched.  Else 0,
+ * with *execfdp the executable's number.
  */
 HOST_CHILD static int
 host_child_fresh(struct host_plan *hp, int *execfdp)
 {
-	int fds[HOST_SCM_BATCH], s = hp->hp_sock, top, i, m, j, error;
+	int fds[HOST_SCM_BATCH], s = hp->hp_sock, top, i, m, j;
 	long r;
 
 	if ((hp->hp_flags & PROGRAM_TEST_NOCLOSERANGE) != 0 ||
@@ -216,21 +218,23 @@ host_child_fresh(struct host_plan *hp, int *execfdp)
 	    0) != 0)
 		return (HOST_EFRESH);
 	top = hp->hp_execpassed ? hp->hp_n - 1 : hp->hp_n;
+	if ((hp->hp_flags & PROGRAM_TEST_FRESHRECV) != 0)
+		return (HOST_EFRESHRECV);
 	if (s <= top) {
 		r = host_sys(SYS_fcntl, s, F_DUPFD_CLOEXEC, top + 1, 0, 0);
 		if (r < 0)
-			return (r == -EINVAL ? EMFILE : (int)-r);
+			return (HOST_EFRESHRECV);
 		s = (int)r;
 	}
-	if (s > 0 && (r = host_sys(SYS_close_range, 0, s - 1, 0, 0, 0)) < 0)
-		return ((int)-r);
+	if (s > 0 && host_sys(SYS_close_range, 0, s - 1, 0, 0, 0) < 0)
+		return (HOST_EFRESHRECV);
 	for (i = 0; i <= top; i += m) {
 		m = top + 1 - i < HOST_SCM_BATCH ? top + 1 - i : HOST_SCM_BATCH;
-		if ((error = host_child_scmmsg(s, true, fds, m)) != 0)
-			return (error);
+		if (host_child_scmmsg(s, true, fds, m) != 0)
+			return (HOST_EFRESHRECV);
 		for (j = 0; j < m; j++)
 			if (fds[j] != i + j)
-				return (EMFILE);
+				return (HOST_EFRESHRECV);
 	}
 	(void)host_sys(SYS_close, s, 0, 0, 0, 0);
 	hp->hp_freshdone = true;
@@ -974,8 +978,8 @@ host_start_once(struct host_plan *hp, char *stack, size_t size, int *errorp)
  * reuse meanwhile: the one made with the child (CLONE_PIDFD) when
  * hp_wantpidfd or without clone3, else one taken while the failed child
  * waits.  Where it can, the child gets a fresh table (host_fresh_send());
- * one that could not have it has changed nothing, and the child is
- * started again the ordinary way.  For a spawn, *pidp gets the child, and
+ * one that could not have it has changed nothing of the caller's, and a
+ * child is started again the ordinary way.  For a spawn, *pidp gets the child, and
  * hp_pidfd its pidfd when hp_wantpidfd (-1 on kernels without
  * CLONE_PIDFD).  Returns 0 or the child's (or clone's) errno; the
  * caller's errno is kept.
@@ -1005,8 +1009,9 @@ host_start(struct host_plan *hp, pid_t *pidp)
 	if (!hp->hp_spawn)
 		host_sigtrap_arm();
 	pid = host_start_once(hp, stack, size, &error);
-	if (pid > 0 && error == HOST_EFRESH) {
-		if ((hp->hp_flags & PROGRAM_TEST_NOCLOSERANGE) == 0)
+	if (pid > 0 && (error == HOST_EFRESH || error == HOST_EFRESHRECV)) {
+		if (error == HOST_EFRESH &&
+		    (hp->hp_flags & PROGRAM_TEST_NOCLOSERANGE) == 0)
 			__atomic_store_n(&host_fresh_broken, 1,
 			    __ATOMIC_RELAXED);
 		host_fresh_close(hp);

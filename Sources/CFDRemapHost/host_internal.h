@@ -157,8 +157,15 @@ HOST_CHILD int host_fdwalk(int dirfd, void *buf, size_t buflen,
 #define	HOST_SCM_MAX	32768
 #define	HOST_SCM_BATCH	253
 
-/* hp_error: the fresh table could not be had, nothing changed. */
+/*
+ * hp_error: the fresh table could not be had, nothing of the caller's
+ * changed: the kernel cannot unshare so (HOST_EFRESH, for good), or this
+ * launch's files did not all arrive (HOST_EFRESHRECV: an LSM refusing a
+ * file, a limit lowered meanwhile).  Either way a child with a copy of
+ * the caller's table is started instead.
+ */
 #define	HOST_EFRESH	(-2)
+#define	HOST_EFRESHRECV	(-3)
 
 /* One step of the descriptor shuffle, run by the child in order. */
 enum host_op {

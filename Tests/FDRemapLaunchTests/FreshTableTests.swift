@@ -123,6 +123,31 @@ enum ExecutablePlace: String, CaseIterable, Codable, Sendable {
         }
     }
 
+    /// When the files do not all arrive (a security module refusing the
+    /// child one, which the test hook stands for), the child, whose table
+    /// is already its own, exits, and a child with a copy of the caller's
+    /// table shuffles it instead: the same table, the first child reaped,
+    /// the socket closed, in a spawn and in an exec.
+    @Test func aRefusedReceiveStartsAgainWithACopy() async {
+        await #expect(processExitsWith: .success) {
+            raiseNoFile(12000)
+            let o = Opened()
+            let (fds, m) = oneHighSource(o, count: 700, above: 800)
+            let before = tableSnapshot()
+            #expect(!shuffleAndCheck(fds, report: m, flags: UInt32(PROGRAM_TEST_FRESHRECV)))
+            #expect(tableSnapshot() == before)
+            #expect(hasNoChildren())
+        }
+        raiseNoFile(12000)
+        let o = Opened()
+        let files = (0..<6).map { _ in o.memfd() }
+        let table = (0..<700).map { i in o.dup(files[i % 6], atLeast: 3) }
+        let mapping = (0..<700).map { i in "\((i + 3) % 700)" }
+        let (r, want) = viaDriver("exec", table: table, report: table[5], mapping: mapping,
+                                  flags: UInt32(PROGRAM_TEST_FRESHRECV))
+        expectTable(r, sources: want)
+    }
+
     /// The exec form's helper (a thread) takes a fresh table too: the
     /// driver, whose table is 700 copies of six files, execs itself with
     /// one cycle through all 700.

@@ -71,6 +71,14 @@ int64_t	fdr_mem_inuse_thread(void);
 #define	PROGRAM_TEST_NOFRESH		0x10
 
 /*
+ * Test hook: a fresh table's files do not all arrive (as when a security
+ * module refuses to let the child receive one): the child, its table
+ * already its own, exits, and a child with a copy of the caller's table
+ * is started instead.
+ */
+#define	PROGRAM_TEST_FRESHRECV		0x40
+
+/*
  * How many of the calling thread's launches so far gave their child a
  * fresh table (the caller sent the files through a socket, the child
  * kept nothing of the caller's table); the others shuffled a copy.
