@@ -54,6 +54,9 @@ extern int	__clone(int (*)(void *), void *, int, void *, ...);
 #define	host_clone	clone
 #endif
 
+HOST_CHILD static bool host_child_callerthere(const struct host_plan *hp);
+static void	host_fresh_stream(struct host_plan *hp);
+
 #define	HOST_STACK_SIZE	(64 * 1024)	/* the child's stack */
 #define	HOST_AWAIT_NS	50000000L	/* an early child's check, 50 ms */
 #define	HOST_KCMP_VM	1		/* kcmp(2): the same memory? */
@@ -143,11 +146,12 @@ host_child_dupfd(const struct host_plan *hp, int fd, int *newfdp)
  * One message through a fresh table's socket pair: send the m
  * descriptors fds (SCM_RIGHTS, so the kernel takes a reference to each
  * file as it stands now), or receive m of them into fds (installed at
- * the lowest free numbers, in order, without close-on-exec).  Returns 0
- * or an errno; a short receive is EMFILE.
+ * the lowest free numbers, in order, without close-on-exec), waiting
+ * for them when wait (as long as the socket's timeout).  Returns 0 or an
+ * errno; a short receive is EMFILE, the end of the stream EPIPE.
  */
 HOST_CHILD static int
-host_child_scmmsg(int sock, bool recv, int *fds, int m)
+host_child_scmmsg(int sock, bool recv, int *fds, int m, bool wait)
 {
 	union {
 		struct cmsghdr	hdr;
@@ -174,13 +178,17 @@ host_child_scmmsg(int sock, bool recv, int *fds, int m)
 	if (!recv) {
 		for (j = 0; j < m; j++)
 			data[j] = fds[j];
-		r = host_sys(SYS_sendmsg, sock, (long)&mh, MSG_DONTWAIT, 0, 0);
+		r = host_sys(SYS_sendmsg, sock, (long)&mh,
+		    MSG_DONTWAIT | MSG_NOSIGNAL, 0, 0);
 		return (r < 0 ? (int)-r : r == 1 ? 0 : EIO);
 	}
 	cm.hdr.cmsg_len = 0;
-	r = host_sys(SYS_recvmsg, sock, (long)&mh, MSG_DONTWAIT, 0, 0);
+	r = host_sys(SYS_recvmsg, sock, (long)&mh, wait ? 0 : MSG_DONTWAIT,
+	    0, 0);
 	if (r < 0)
 		return ((int)-r);
+	if (r == 0)
+		return (EPIPE);
 	if (r != 1 || (mh.msg_flags & MSG_CTRUNC) != 0 ||
 	    mh.msg_controllen < CMSG_LEN(0) || cm.hdr.cmsg_level != SOL_SOCKET ||
 	    cm.hdr.cmsg_type != SCM_RIGHTS ||
@@ -200,23 +208,31 @@ host_child_scmmsg(int sock, bool recv, int *fds, int m)
  * the end above the targets and close everything below it, and receive:
  * the files land at the lowest free numbers, 0 .. n-1 in order, the
  * executable at n.  Nothing of the caller's is copied that is not closed
- * at once, and nothing of it is closed.  HOST_EFRESH, with nothing
- * changed, when the kernel cannot unshare so (before Linux 5.9, or
- * PROGRAM_TEST_NOCLOSERANGE); HOST_EFRESHRECV when, the table unshared,
- * the files cannot all be had at their numbers (PROGRAM_TEST_FRESHRECV
- * makes it so); either way the caller's table was not touched.  Else 0,
- * with *execfdp the executable's number.
+ * at once, and nothing of it is closed.  When the caller streams the
+ * files (hp_stream: it runs beside this child), wait for each message,
+ * HOST_AWAIT_NS at a time while the caller is there, and say how many
+ * were taken (hp_recvd), so that it sends more.  HOST_EFRESH, with nothing
+ * changed, when the kernel cannot unshare so (before Linux 5.9, a
+ * seccomp filter, or PROGRAM_TEST_NOCLOSERANGE); HOST_EFRESHRECV when it
+ * could not this time (ENOMEM) or when, the table unshared, the files
+ * cannot all be had at their numbers (PROGRAM_TEST_FRESHRECV makes it
+ * so); either way the caller's table was not touched.  Else 0, with
+ * *execfdp the executable's number.
  */
 HOST_CHILD static int
 host_child_fresh(struct host_plan *hp, int *execfdp)
 {
-	int fds[HOST_SCM_BATCH], s = hp->hp_sock, top, i, m, j;
+	struct timeval tv = { 0, HOST_AWAIT_NS / 1000 };
+	int fds[HOST_SCM_BATCH], s = hp->hp_sock, top, i, m, j, error;
 	long r;
 
-	if ((hp->hp_flags & PROGRAM_TEST_NOCLOSERANGE) != 0 ||
-	    host_sys(SYS_close_range, s + 1, ~0U, CLOSE_RANGE_UNSHARE, 0,
-	    0) != 0)
+	if ((hp->hp_flags & PROGRAM_TEST_NOCLOSERANGE) != 0)
 		return (HOST_EFRESH);
+	r = host_sys(SYS_close_range, s + 1, ~0U, CLOSE_RANGE_UNSHARE, 0, 0);
+	if (r == -ENOSYS || r == -EINVAL || r == -EPERM)
+		return (HOST_EFRESH);
+	if (r != 0)
+		return (HOST_EFRESHRECV);	/* ENOMEM: this launch only */
 	top = hp->hp_execpassed ? hp->hp_n - 1 : hp->hp_n;
 	if ((hp->hp_flags & PROGRAM_TEST_FRESHRECV) != 0)
 		return (HOST_EFRESHRECV);
@@ -228,13 +244,26 @@ host_child_fresh(struct host_plan *hp, int *execfdp)
 	}
 	if (s > 0 && host_sys(SYS_close_range, 0, s - 1, 0, 0, 0) < 0)
 		return (HOST_EFRESHRECV);
+	if (hp->hp_stream && host_sys(SYS_setsockopt, s, SOL_SOCKET,
+	    SO_RCVTIMEO, (long)&tv, sizeof(tv)) < 0)
+		return (HOST_EFRESHRECV);
 	for (i = 0; i <= top; i += m) {
 		m = top + 1 - i < HOST_SCM_BATCH ? top + 1 - i : HOST_SCM_BATCH;
-		if (host_child_scmmsg(s, true, fds, m) != 0)
+		while ((error = host_child_scmmsg(s, true, fds, m,
+		    hp->hp_stream)) == EAGAIN && hp->hp_stream &&
+		    host_child_callerthere(hp))
+			;
+		if (error != 0)
 			return (HOST_EFRESHRECV);
 		for (j = 0; j < m; j++)
 			if (fds[j] != i + j)
 				return (HOST_EFRESHRECV);
+		if (hp->hp_stream) {
+			__atomic_store_n(&hp->hp_recvd, i + m,
+			    __ATOMIC_RELEASE);
+			(void)host_sys(SYS_futex, (long)&hp->hp_recvd,
+			    FUTEX_WAKE_PRIVATE, 1, 0, 0);
+		}
 	}
 	(void)host_sys(SYS_close, s, 0, 0, 0, 0);
 	hp->hp_freshdone = true;
@@ -638,6 +667,12 @@ host_child(void *arg)
 		host_sigmask(SIG_BLOCK, &all, NULL);
 	}
 	__atomic_store_n(&hp->hp_error, error, __ATOMIC_RELEASE);
+	if (error != 0 && hp->hp_stream) {
+		/* The caller may be waiting to send more: it stops. */
+		__atomic_store_n(&hp->hp_recvd, -1, __ATOMIC_RELEASE);
+		(void)host_sys(SYS_futex, (long)&hp->hp_recvd,
+		    FUTEX_WAKE_PRIVATE, 1, 0, 0);
+	}
 	if (error != 0 && hp->hp_holdfail)
 		host_child_hold(hp);
 	(void)host_sys(SYS_exit, 127, 0, 0, 0, 0);
@@ -779,6 +814,17 @@ host_closepidfd(struct host_plan *hp)
 }
 
 #ifdef HOST_HAVE_CLONE3
+/* Wait until the kernel has cleared hp_ctid: the child exec'd or exited. */
+static void
+host_await_ctid(struct host_plan *hp)
+{
+	int t;
+
+	while ((t = __atomic_load_n(&hp->hp_ctid, __ATOMIC_ACQUIRE)) != 0)
+		(void)host_sys(SYS_futex, (long)&hp->hp_ctid, FUTEX_WAIT, t,
+		    0, 0);
+}
+
 /*
  * Wait for a serial spawn child started without a pidfd (hp_holdfail)
  * until it has exec'd (the kernel zeroes hp_ctid, as CLONE_VFORK would
@@ -817,7 +863,9 @@ host_await_held(struct host_plan *hp, pid_t pid)
  * the caller wants one; else (no pidfd to make and close, which costs
  * as much as a tenth of a small launch) with CLONE_CHILD_CLEARTID, the
  * caller waiting on the word as CLONE_VFORK would have it wait, and a
- * failed child held until host_await_held() has a pidfd of it.  The
+ * failed child held until host_await_held() has a pidfd of it.  A
+ * streamed fresh table's child is started so (with its pidfd when
+ * wanted) either way: the caller sends beside it, then waits.  The
  * child's pid, its error in *errorp, or -1 (clone3 or
  * CLONE_CLEAR_SIGHAND missing: the caller falls back to clone).
  */
@@ -830,12 +878,13 @@ host_start_clone3(struct host_plan *hp, char *stack, size_t size,
 
 	hp->hp_sighandcleared = true;
 	hp->hp_holdfail = !hp->hp_wantpidfd;
-	if (hp->hp_holdfail) {
-		hp->hp_ppid = getpid();
+	hp->hp_ppid = getpid();
+	if (hp->hp_holdfail || hp->hp_stream) {
 		hp->hp_go = HOST_GO_WAIT;
 		hp->hp_ctid = HOST_CTID_RUN;
 		r = host_clone3_spawn(stack, size, CLONE_CHILD_CLEARTID | files,
-		    NULL, &hp->hp_ctid, host_child, hp);
+		    hp->hp_holdfail ? NULL : &hp->hp_pidfd, &hp->hp_ctid,
+		    host_child, hp);
 	} else
 		r = host_clone3_spawn(stack, size, CLONE_VFORK | files,
 		    &hp->hp_pidfd, NULL, host_child, hp);
@@ -844,8 +893,14 @@ host_start_clone3(struct host_plan *hp, char *stack, size_t size,
 		hp->hp_holdfail = false;
 		return (-1);
 	}
-	*errorp = hp->hp_holdfail ? host_await_held(hp, (pid_t)r) :
-	    __atomic_load_n(&hp->hp_error, __ATOMIC_ACQUIRE);
+	if (hp->hp_stream)
+		host_fresh_stream(hp);
+	if (hp->hp_holdfail)
+		*errorp = host_await_held(hp, (pid_t)r);
+	else {
+		host_await_ctid(hp);
+		*errorp = __atomic_load_n(&hp->hp_error, __ATOMIC_ACQUIRE);
+	}
 	return ((pid_t)r);
 }
 #endif
@@ -854,72 +909,174 @@ host_start_clone3(struct host_plan *hp, char *stack, size_t size,
 static int	host_fresh_broken;
 
 /*
+ * Empty a fresh table's receiving end of the files still in flight: a
+ * receive without room for descriptors makes the kernel drop them
+ * (MSG_CTRUNC), so none waits in the socket after we close it.  Closing
+ * alone would not do: a process that another thread forked meanwhile
+ * holds a copy of the end, and with it every file that was not
+ * received, for as long as it lives (a pipe's write end never closed).
+ */
+static void
+host_fresh_drain(int sock)
+{
+	struct msghdr mh;
+	struct iovec iov;
+	char byte;
+
+	iov.iov_base = &byte;
+	iov.iov_len = 1;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	while (recvmsg(sock, &mh, MSG_DONTWAIT) > 0)
+		mh.msg_controllen = 0;
+}
+
+/* The fresh table's entries i .. i+m-1: the list's, then the executable. */
+static void
+host_fresh_batch(const struct host_plan *hp, int *fds, int i, int m)
+{
+	int j;
+
+	for (j = 0; j < m; j++)
+		fds[j] = i + j < hp->hp_n ? hp->hp_list[i + j] : hp->hp_execfd;
+}
+
+/* The fresh table's last entry: n-1, or n for the executable. */
+static int
+host_fresh_top(const struct host_plan *hp)
+{
+
+	return (hp->hp_execpassed ? hp->hp_n - 1 : hp->hp_n);
+}
+
+/*
  * The fresh table's sending half, in the caller (host_child_fresh() is
  * the other): a socket pair of the caller's own, close-on-exec, and
  * every entry's source sent through it in order, then the executable
  * unless it is passed, HOST_SCM_BATCH to a message, so that the kernel
  * holds each file as the list names it now.  Only for a serial launch
- * of HOST_FRESH_MIN to HOST_SCM_MAX descriptors whose table and socket
- * fit under RLIMIT_NOFILE.  Sets hp_fresh and hp_sock (the receiving
- * end, the sending one closed); when anything fails (no socket, a source
+ * that host_fresh_likely() allows whose table and socket fit under
+ * RLIMIT_NOFILE.  At most HOST_FRESH_INFLIGHT are sent now: a spawn of
+ * more keeps the sending end (hp_stream, hp_sendsock, hp_sent) and sends
+ * the rest once its child runs (host_fresh_stream()).  Sets hp_fresh and
+ * hp_sock (the receiving end); when anything fails (no socket, a source
  * that is closed or that the kernel will not pass, such as an io_uring,
- * the in-flight quota of RLIMIT_NOFILE, a full buffer) closes both, which
- * drops what was sent, and leaves hp_fresh false: the child then
- * shuffles a copy of the caller's table, as it always could.
+ * the in-flight quota) closes both, dropping what was sent, and leaves
+ * hp_fresh false: the child then shuffles a copy of the caller's table,
+ * as it always could.
  */
 static void
 host_fresh_send(struct host_plan *hp)
 {
-	int fds[HOST_SCM_BATCH], sv[2], top, i, m, j;
+	int fds[HOST_SCM_BATCH], sv[2], top = host_fresh_top(hp), i, m;
 	struct rlimit rl;
 
-	top = hp->hp_execpassed ? hp->hp_n - 1 : hp->hp_n;
 	if (hp->hp_early || !host_fresh_likely((size_t)hp->hp_n,
-	    hp->hp_flags) || getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
+	    hp->hp_flags, hp->hp_spawn) || getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
 	    (rlim_t)top + 2 > rl.rlim_cur)
 		return;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		return;
 	for (i = 0; i <= top; i += m) {
 		m = top + 1 - i < HOST_SCM_BATCH ? top + 1 - i : HOST_SCM_BATCH;
-		for (j = 0; j < m; j++)
-			fds[j] = i + j < hp->hp_n ? hp->hp_list[i + j] :
-			    hp->hp_execfd;
-		if (host_child_scmmsg(sv[0], false, fds, m) != 0)
+		if (i + m > HOST_FRESH_INFLIGHT)
 			break;
+		host_fresh_batch(hp, fds, i, m);
+		if (host_child_scmmsg(sv[0], false, fds, m, false) != 0) {
+			(void)close(sv[0]);
+			host_fresh_drain(sv[1]);
+			(void)close(sv[1]);
+			return;
+		}
 	}
-	(void)close(sv[0]);
-	if (i <= top) {
-		(void)close(sv[1]);
-		return;
-	}
+	hp->hp_stream = i <= top;
+	if (hp->hp_stream) {
+		hp->hp_sendsock = sv[0];
+		hp->hp_sent = i;
+		hp->hp_recvd = 0;
+	} else
+		(void)close(sv[0]);
 	hp->hp_sock = sv[1];
 	hp->hp_fresh = true;
 }
 
 /*
- * Whether a serial launch of n descriptors with these flags would try a
- * fresh table: then an early child (which shuffles a copy of the
- * caller's table) would only be slower.
+ * The rest of a streamed fresh table (hp_stream), sent while the child
+ * receives: before each message, wait until the child has taken enough
+ * (hp_recvd) that no more than HOST_FRESH_INFLIGHT are in flight.  Stop
+ * when the child has stopped (hp_recvd -1, or gone: hp_ctid cleared or
+ * held) or a send fails (a source closed meanwhile).  Either way the
+ * socket is then shut for writing, so that a child still receiving
+ * finds the end of its files and exits (HOST_EFRESHRECV): the caller
+ * starts a child with a copy instead.
  */
-bool
-host_fresh_likely(size_t n, unsigned int flags)
+static void
+host_fresh_stream(struct host_plan *hp)
 {
+	struct timespec ts = { 0, HOST_AWAIT_NS };
+	int fds[HOST_SCM_BATCH], top = host_fresh_top(hp), i, m, r, t;
 
-	return ((flags & PROGRAM_TEST_NOFRESH) == 0 && n >= HOST_FRESH_MIN &&
-	    n <= HOST_SCM_MAX &&
-	    !__atomic_load_n(&host_fresh_broken, __ATOMIC_RELAXED));
+	for (i = hp->hp_sent; i <= top; i += m) {
+		m = top + 1 - i < HOST_SCM_BATCH ? top + 1 - i : HOST_SCM_BATCH;
+		while (i - (r = __atomic_load_n(&hp->hp_recvd,
+		    __ATOMIC_ACQUIRE)) + m > HOST_FRESH_INFLIGHT) {
+			t = __atomic_load_n(&hp->hp_ctid, __ATOMIC_ACQUIRE);
+			if (r < 0 || t == 0 || t == HOST_CTID_HELD)
+				goto out;
+			(void)host_sys(SYS_futex, (long)&hp->hp_recvd,
+			    FUTEX_WAIT_PRIVATE, r, (long)&ts, 0);
+		}
+		host_fresh_batch(hp, fds, i, m);
+		if (host_child_scmmsg(hp->hp_sendsock, false, fds, m, false) !=
+		    0)
+			break;
+	}
+out:
+	(void)shutdown(hp->hp_sendsock, SHUT_WR);
+	(void)close(hp->hp_sendsock);
+	hp->hp_sendsock = -1;
 }
 
-/* Close the fresh table's receiving end, which drops what it still holds. */
+/*
+ * Whether a serial launch of n descriptors with these flags, a spawn or
+ * an exec, would try a fresh table: then an early child (which shuffles
+ * a copy of the caller's table) would only be slower.  Only a spawn
+ * streams (an exec's helper is a thread the caller waits for), so an
+ * exec's table and executable must fit in flight at once.
+ */
+bool
+host_fresh_likely(size_t n, unsigned int flags, bool spawn)
+{
+#ifdef HOST_HAVE_CLONE3
+	size_t max = spawn ? HOST_FRESH_MAX : HOST_FRESH_INFLIGHT - 1;
+#else
+	size_t max = HOST_FRESH_INFLIGHT - 1;	/* no streaming */
+#endif
+
+	return ((flags & PROGRAM_TEST_NOFRESH) == 0 && n >= HOST_FRESH_MIN &&
+	    n <= max && !__atomic_load_n(&host_fresh_broken, __ATOMIC_RELAXED));
+}
+
+/*
+ * Close the fresh table's receiving end, drained unless the child took
+ * everything it held.
+ */
 static void
 host_fresh_close(struct host_plan *hp)
 {
 
-	if (hp->hp_fresh)
+	if (hp->hp_fresh && hp->hp_sendsock >= 0)
+		(void)close(hp->hp_sendsock);
+	if (hp->hp_fresh) {
+		if (!__atomic_load_n(&hp->hp_freshdone, __ATOMIC_ACQUIRE))
+			host_fresh_drain(hp->hp_sock);
 		(void)close(hp->hp_sock);
+	}
 	hp->hp_fresh = false;
+	hp->hp_stream = false;
 	hp->hp_sock = -1;
+	hp->hp_sendsock = -1;
 }
 
 /*
@@ -948,6 +1105,11 @@ host_start_once(struct host_plan *hp, char *stack, size_t size, int *errorp)
 	if (hp->hp_spawn)
 		pid = host_start_clone3(hp, stack, size, &error);
 #endif
+	if (pid == -1 && hp->hp_stream) {
+		/* No clone3: the files that are not sent never will be. */
+		host_fresh_close(hp);
+		flags &= ~CLONE_FILES;
+	}
 	if (pid == -1) {
 		pid = host_clone(host_child, stack + size, flags, hp,
 		    &hp->hp_pidfd);
@@ -1000,7 +1162,9 @@ host_start(struct host_plan *hp, pid_t *pidp)
 		return (error);
 	}
 	hp->hp_fresh = false;
+	hp->hp_stream = false;
 	hp->hp_sock = -1;
+	hp->hp_sendsock = -1;
 	host_fresh_send(hp);
 	memset(&all, 0xff, sizeof(all));	/* the kernel ignores 9 and 19 */
 	host_sigmask(SIG_BLOCK, &all, &hp->hp_oldmask);

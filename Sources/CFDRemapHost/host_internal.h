@@ -134,7 +134,7 @@ HOST_CHILD int host_fdwalk(int dirfd, void *buf, size_t buflen,
 	    int (*fn)(int fd, void *arg), void *arg) FDR_SYM(host_fdwalk);
 
 /*
- * A serial launch of HOST_FRESH_MIN to HOST_SCM_MAX descriptors gives
+ * A serial launch of HOST_FRESH_MIN to HOST_FRESH_MAX descriptors gives
  * its child a fresh table instead (host_child.c): the caller sends every
  * file through a socket pair of its own, and the child, started sharing
  * the caller's table (CLONE_FILES), takes a table of its own holding only
@@ -143,18 +143,22 @@ HOST_CHILD int host_fdwalk(int dirfd, void *buf, size_t buflen,
  * closing of it: below the minimum the socket costs more than that saves
  * (benchmarks/interleaved, random lists, this machine: 1.06x the floor at
  * 128 against 1.04x shuffling a copy, even at 200, 1.02x against 1.04x
- * at 400).
+ * at 400).  No more than HOST_FRESH_INFLIGHT files are ever in flight:
+ * the kernel counts a user's files in flight and refuses SCM_RIGHTS to
+ * any of the user's unprivileged processes whose soft RLIMIT_NOFILE
+ * (1,024 for most) that count exceeds, so more would make other
+ * programs' descriptor passing fail for the length of the launch.  A
+ * spawn of more (hp_stream, up to HOST_FRESH_MAX) starts its child
+ * without CLONE_VFORK and the caller sends the rest while the child
+ * receives, waiting for it to take some before it sends more.
  */
 #ifndef HOST_FRESH_MIN
 #define	HOST_FRESH_MIN	256
 #endif
+#define	HOST_FRESH_INFLIGHT 1000
+#define	HOST_FRESH_MAX	32768
 
-/*
- * At most HOST_SCM_MAX descriptors, HOST_SCM_BATCH (the kernel's
- * SCM_MAX_FD) to a message: all are sent before the first is received,
- * and more would not fit a default socket buffer.
- */
-#define	HOST_SCM_MAX	32768
+/* SCM_RIGHTS takes at most HOST_SCM_BATCH (SCM_MAX_FD) to a message. */
 #define	HOST_SCM_BATCH	253
 
 /*
@@ -197,6 +201,11 @@ struct host_plan {
 	bool		 hp_fresh;	/* a fresh table: the files sent, */
 	int		 hp_sock;	/* to be received from here */
 	bool		 hp_freshdone;	/* written by the child: it did */
+	bool		 hp_stream;	/* more than fit in flight: the caller */
+	int		 hp_sendsock;	/* sends the rest from here, */
+	int		 hp_sent;	/* from this entry on, */
+	int		 hp_recvd;	/* as the child says it took them
+					   (-1: it stopped) */
 	bool		 hp_direct;	/* else run down the list, or */
 	struct host_step *hp_steps;	/* the steps, in order */
 	size_t		 hp_nsteps;	/* 0: not planned yet */
@@ -276,7 +285,7 @@ int	host_listen_env(char *const *envp, char ***envpp, char **digitsp)
 /* host_child.c */
 int	host_start(struct host_plan *hp, pid_t *pidp) FDR_SYM(host_start);
 int	host_start_early(struct host_plan *hp) FDR_SYM(host_start_early);
-bool	host_fresh_likely(size_t n, unsigned int flags)
+bool	host_fresh_likely(size_t n, unsigned int flags, bool spawn)
 	    FDR_SYM(host_fresh_likely);
 int	host_finish_early(struct host_plan *hp, int go) FDR_SYM(host_finish_early);
 

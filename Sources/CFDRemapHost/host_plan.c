@@ -375,7 +375,8 @@ host_plan_fds(struct host_plan *hp, const int *list, int n, int execfd)
 	hp->hp_execpassed = execfd < n && list[execfd] == execfd;
 	hp->hp_moveexec = execfd < n && !hp->hp_execpassed;
 	hp->hp_list = list;
-	hp->hp_latesteps = host_fresh_likely((size_t)n, hp->hp_flags);
+	hp->hp_latesteps = host_fresh_likely((size_t)n, hp->hp_flags,
+	    hp->hp_spawn);
 	hp->hp_freshdone = false;
 	hp->hp_nsteps = 0;
 	hp->hp_direct = host_plan_isdirect(hp, list, n);

@@ -181,7 +181,7 @@ host_plan_early(struct host_launch *hl, int execfd, size_t datalen,
 
 	if ((hl->hl_flags & (PROGRAM_TEST_SERIAL | PROGRAM_LISTEN_PID)) != 0 ||
 	    ((hl->hl_flags & PROGRAM_TEST_EARLY) == 0 &&
-	    host_fresh_likely(fdslen, hl->hl_flags)) ||
+	    host_fresh_likely(fdslen, hl->hl_flags, true)) ||
 	    datalen >= EXEC_ARG_MAX || fdslen < HOST_EARLY_MIN ||
 	    fdslen > HOST_EARLY_MAX || getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
 	    fdslen > rl.rlim_cur)

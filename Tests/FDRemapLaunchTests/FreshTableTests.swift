@@ -148,15 +148,53 @@ enum ExecutablePlace: String, CaseIterable, Codable, Sendable {
         expectTable(r, sources: want)
     }
 
+    /// Files sent for a fresh table that its child never received (here
+    /// it refuses them, and a second child shuffles a copy) are dropped,
+    /// not left in the socket: a process that another thread forked
+    /// meanwhile holds a copy of the socket for as long as it lives, and
+    /// with it would hold a pipe's write end the caller has closed, so
+    /// that its reader never saw the end. The forker forks as fast as it
+    /// can (a fork of this process takes some 0.3 ms); without the drain
+    /// most rounds here kept the write end open.
+    @Test func filesNeverReceivedDoNotOutliveTheLaunch() async {
+        await #expect(processExitsWith: .success) {
+            raiseNoFile(12000)
+            let o = Opened()
+            var (fds, m) = oneHighSource(o, count: 700, above: 800)
+            let probe = o.open(Probe.path, O_RDONLY | O_CLOEXEC)
+            for round in 0..<10 {
+                var p: [Int32] = [0, 0]
+                #expect(pipe(&p) == 0)
+                p.forEach { _ = fcntl($0, F_SETFD, FD_CLOEXEC) }
+                fds[5] = p[1]
+                #expect(fdr_test_forker_start(p[1]) == 0)
+                usleep(2000)
+                let s = spawnRaw(probe, data(["countfds"]), fds,
+                                 flags: UInt32(PROGRAM_TEST_FRESHRECV))
+                #expect(s.error == 0)
+                if s.error == 0 { reap(s.pid) }
+                #expect(fdr_test_forker_stop() > 0, "the forker ran")
+                close(p[1])
+                var pfd = pollfd(fd: p[0], events: Int16(POLLIN), revents: 0)
+                #expect(poll(&pfd, 1, 500) == 1, "round \(round): the write end is still open")
+                fdr_test_forker_reap()
+                close(p[0])
+            }
+            _ = m
+        }
+    }
+
     /// The exec form's helper (a thread) takes a fresh table too: the
-    /// driver, whose table is 700 copies of six files, execs itself with
-    /// one cycle through all 700.
-    @Test func theExecFormToo() {
+    /// driver, whose table is copies of six files, execs itself with one
+    /// cycle through all of them; 1,500 are more than may be in flight
+    /// at once, which only a spawn streams: that helper shuffles a copy.
+    @Test(arguments: [700, 1500])
+    func theExecFormToo(count: Int) {
         raiseNoFile(12000)
         let o = Opened()
         let files = (0..<6).map { _ in o.memfd() }
-        let table = (0..<700).map { i in o.dup(files[i % 6], atLeast: 3) }
-        let mapping = (0..<700).map { i in "\((i + 1) % 700)" }
+        let table = (0..<count).map { i in o.dup(files[i % 6], atLeast: 3) }
+        let mapping = (0..<count).map { i in "\((i + 1) % count)" }
         let (r, want) = viaDriver("exec", table: table, report: table[5], mapping: mapping)
         expectTable(r, sources: want)
     }
@@ -175,6 +213,42 @@ enum ExecutablePlace: String, CaseIterable, Codable, Sendable {
         var (fds, m) = oneHighSource(o, count: 700, above: 800)
         fds[ringFD == 150 ? 149 : 150] = ringFD   // not an identity entry
         #expect(!shuffleAndCheck(fds, report: m))
+    }
+
+    /// More than 1,000 files are never in flight at once (the kernel
+    /// counts a user's, and refuses descriptor passing to the user's
+    /// processes whose soft limit the count exceeds): the caller sends
+    /// the rest while its child receives. When the child stops early
+    /// (here it refuses its files) or a source turns out closed halfway
+    /// (after the first thousand were sent), the caller stops sending and
+    /// a child with a copy takes over, which reports the closed source as
+    /// EBADF; with and without a pidfd asked for (two ways to start the
+    /// child), the caller's table as it was and no child left.
+    @Test(arguments: [false, true])
+    func aStreamedTableStopsCleanly(withPidfd: Bool) async {
+        await #expect(processExitsWith: .success, "pidfd: \(withPidfd)") { [withPidfd] in
+            raiseNoFile(12000)
+            let o = Opened()
+            var (fds, m) = oneHighSource(o, count: 4000, above: 5000)
+            let probe = o.open(Probe.path, O_RDONLY | O_CLOEXEC)
+            let before = tableSnapshot()
+            let start = fdr_host_fresh_launches()
+            var s = spawnRaw(probe, data(["countfds"]), fds, withPidfd: withPidfd)
+            #expect(s.error == 0)
+            if s.error == 0 { #expect(exitCode(reap(s.pid)) == Int32(4000 % 256)) }
+            #expect(fdr_host_fresh_launches() - start == 1, "streamed")
+            s = spawnRaw(probe, data(["countfds"]), fds,
+                         flags: UInt32(PROGRAM_TEST_FRESHRECV), withPidfd: withPidfd)
+            #expect(s.error == 0)
+            if s.error == 0 { #expect(exitCode(reap(s.pid)) == Int32(4000 % 256)) }
+            #expect(fdr_host_fresh_launches() - start == 1, "the second shuffled a copy")
+            let closed = o.dup(m, atLeast: 11000)
+            o.close(closed)
+            fds[2000] = closed
+            #expect(spawnRaw(probe, [], fds, withPidfd: withPidfd).error == EBADF)
+            #expect(tableSnapshot() == before)
+            #expect(hasNoChildren())
+        }
     }
 
     /// The caller's socket lands below the targets (the child moves its

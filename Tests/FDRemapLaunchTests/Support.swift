@@ -200,21 +200,27 @@ struct Spawned {
     var closedBy: Int32 = 0
 }
 
-/// program_spawn_raw() with Swift arrays; nil name and env mean defaults.
-/// Checks that the call leaves no memory of the C layers allocated.
+/// program_spawn_raw() with Swift arrays; nil name and env mean defaults;
+/// `withPidfd` asks for the child's pidfd (closed here: the launch takes
+/// the path that makes one). Checks that the call leaves no memory of the
+/// C layers allocated.
 func spawnRaw(_ execfd: Int32, _ bytes: [UInt8], _ fds: [Int32],
               name: String? = nil, env: [String]? = nil, flags: UInt32 = 0,
+              withPidfd: Bool = false,
               sourceLocation: SourceLocation = #_sourceLocation) -> Spawned {
-    var closedBy: Int32 = 0, pid: pid_t = -1, error: Int32 = 0
+    var closedBy: Int32 = 0, pid: pid_t = -1, error: Int32 = 0, pidfd: Int32 = -1
+    defer { if pidfd >= 0 { close(pidfd) } }
     let cenv: [UnsafeMutablePointer<CChar>?]? = env.map { $0.map { strdup($0) } + [nil] }
     defer { cenv?.forEach { free($0) } }
     let cname = name.flatMap { strdup($0) }
     defer { free(cname) }
     let before = fdr_mem_inuse_thread()
     withUnsafeMutablePointer(to: &closedBy) { closedByp in
+      withUnsafeMutablePointer(to: &pidfd) { pidfdp in
         var attr = program_attr(pa_name: cname.map { UnsafePointer($0) },
                                 pa_envp: nil, pa_flags: flags,
-                                pa_closedby: closedByp, pa_pidfd: nil,
+                                pa_closedby: closedByp,
+                                pa_pidfd: withPidfd ? pidfdp : nil,
             pa_sigmask: nil, pa_argv: nil, pa_cwd: nil, pa_cwdfd: 0, pa_pgroup: 0)
         let run = { (envp: UnsafePointer<UnsafeMutablePointer<CChar>?>?) in
             attr.pa_envp = envp
@@ -235,6 +241,7 @@ func spawnRaw(_ execfd: Int32, _ bytes: [UInt8], _ fds: [Int32],
             }
         }
         if let cenv { cenv.withUnsafeBufferPointer { run($0.baseAddress) } } else { run(nil) }
+      }
     }
     #expect(fdr_mem_inuse_thread() == before, "C memory left allocated",
             sourceLocation: sourceLocation)

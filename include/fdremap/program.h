@@ -38,22 +38,29 @@
  * model's for the caller's table as it is.  A failing launch may so
  * start, and reap, two children.
  *
- * The new table.  From 256 to 32,768 descriptors a spawn or exec in turn
- * gives its child a fresh table: the caller sends every listed file
- * through a socket pair of its own (SCM_RIGHTS, 253 a message; the pair
- * is close-on-exec and open only for the launch), the child starts
- * sharing the caller's table (CLONE_FILES), takes a table of its own
- * that holds only the receiving end and what lies below it
- * (close_range(CLOSE_RANGE_UNSHARE), Linux 5.9), closes that, and
- * receives the files, which the kernel installs at the lowest free
- * numbers: 0 .. fdslen-1 in order.  Nothing above the socket in the
- * caller's table is copied and nothing of it closed.  When the caller
- * cannot send (a closed entry, a file SCM_RIGHTS refuses such as an
- * io_uring, the in-flight quota of RLIMIT_NOFILE, a full socket buffer)
- * or the child cannot unshare so (an older kernel: it exits having
- * changed nothing, and a second child is started), or below 256 (where
- * the socket costs more than it saves), the child gets a copy of the
- * caller's table and shuffles it with dup2.
+ * The new table.  From 256 descriptors (to 32,768 for a spawn, 999 for
+ * an exec) a launch in turn gives its child a fresh table: the caller
+ * sends every listed file through a socket pair of its own (SCM_RIGHTS,
+ * 253 a message; the pair is close-on-exec and open only for the
+ * launch), the child starts sharing the caller's table (CLONE_FILES),
+ * takes a table of its own that holds only the receiving end and what
+ * lies below it (close_range(CLOSE_RANGE_UNSHARE), Linux 5.9), closes
+ * that, and receives the files, which the kernel installs at the lowest
+ * free numbers: 0 .. fdslen-1 in order.  Nothing above the socket in the
+ * caller's table is copied and nothing of it closed.  No more than 1,000
+ * files are ever in flight: the kernel counts a user's files in flight
+ * and refuses SCM_RIGHTS to any of the user's unprivileged processes
+ * whose soft RLIMIT_NOFILE (1,024 for most) the count exceeds, so a
+ * spawn of more starts its child without CLONE_VFORK and sends the rest
+ * while the child receives them, waiting for it to take some before it
+ * sends more.  Files the child did not take are dropped from the socket
+ * before it is closed (a process another thread forked meanwhile holds a
+ * copy of it).  When the caller cannot send (a closed entry, a file
+ * SCM_RIGHTS refuses such as an io_uring), or the child cannot unshare
+ * so (an older kernel) or does not get every file (a security module
+ * refusing one), that child exits having changed nothing of the
+ * caller's, and a child with a copy of the caller's table shuffles it
+ * with dup2, as below 256 (where the socket costs more than it saves).
  *
  * How the data travels: argv[0] is a name (attr->pa_name, or the file
  * name of execfd), argv[1..] is the data split at each NUL byte (k NUL
@@ -95,7 +102,8 @@
  * exits), and a failed one waits until the caller has taken a pidfd of
  * it (pidfd_open(2), exact: nobody can reap a running child), then
  * exits; with no descriptor free for that pidfd it is reaped by its
- * pid.  A spawn of 3,072 descriptors or more (within
+ * pid.  A spawn of 3,072 descriptors or more that a fresh table cannot
+ * take (more than 32,768, or a kernel that cannot unshare so; within
  * RLIMIT_NOFILE, without PROGRAM_LISTEN_PID, on a thread that may run
  * on two CPUs or more, with clone3, on a machine that has had a CPU to
  * spare of late: a 1-minute load average at most the online CPUs less
@@ -108,9 +116,10 @@
  * thread keeps every signal blocked and cancellation disabled until the
  * child has exec'd or exited; should its process exit or exec meanwhile,
  * the child notices within 50 ms and exits.  program_exec_raw() runs the same
- * sequence in a thread of the calling process with a private copy of the
- * descriptor table (clone(CLONE_THREAD | CLONE_VFORK) without
- * CLONE_FILES): a successful execveat() from it replaces the whole
+ * sequence in a thread of the calling process with a descriptor table
+ * of its own (clone(CLONE_THREAD | CLONE_VFORK): a copy of the caller's,
+ * or a fresh one unshared from it at once, as above): a successful
+ * execveat() from it replaces the whole
  * process (same pid), and a failed one leaves the caller's table exactly
  * as it was, so program_exec_raw() can return its error cleanly.  That
  * thread shares the caller's signal handlers, yet none of them ever runs

@@ -32,4 +32,17 @@ int	fdr_test_mkstemp_cloexec(char *template);
  */
 int	fdr_test_io_uring(void);
 
+/*
+ * Another thread of the caller that forks, every 20 microseconds until
+ * fdr_test_forker_stop(), a process that closes its copy of fd and then
+ * lives until fdr_test_forker_reap(): a fork by another thread at any
+ * moment of a launch, whose process keeps whatever else it inherited.
+ * _start returns 0 or an errno; _stop stops the forking, waits (up to
+ * 5 s) until every process has closed fd, and returns how many it
+ * forked; _reap ends them all and waits for them.
+ */
+int	fdr_test_forker_start(int fd);
+int	fdr_test_forker_stop(void);
+void	fdr_test_forker_reap(void);
+
 #endif /* !_FDREMAP_TESTHOOKS_H_ */
