@@ -199,6 +199,25 @@ host_child_scmmsg(int sock, bool recv, int *fds, int m, bool wait)
 	return (0);
 }
 
+/* The fresh table's last entry: n-1, or n for the executable. */
+HOST_CHILD static int
+host_fresh_top(const struct host_plan *hp)
+{
+
+	return (hp->hp_execpassed ? hp->hp_n - 1 : hp->hp_n);
+}
+
+/*
+ * How many entries the message from entry i carries (HOST_SCM_BATCH but
+ * the last): sender and receiver cut the table alike.
+ */
+HOST_CHILD static int
+host_fresh_msglen(int top, int i)
+{
+
+	return (top + 1 - i < HOST_SCM_BATCH ? top + 1 - i : HOST_SCM_BATCH);
+}
+
 /*
  * The fresh table (hp_fresh): the caller has sent every entry's source
  * in order, then the executable unless it is passed, and this child
@@ -233,7 +252,7 @@ host_child_fresh(struct host_plan *hp, int *execfdp)
 		return (HOST_EFRESH);
 	if (r != 0)
 		return (HOST_EFRESHRECV);	/* ENOMEM: this launch only */
-	top = hp->hp_execpassed ? hp->hp_n - 1 : hp->hp_n;
+	top = host_fresh_top(hp);
 	if ((hp->hp_flags & PROGRAM_TEST_FRESHRECV) != 0)
 		return (HOST_EFRESHRECV);
 	if (s <= top) {
@@ -248,7 +267,7 @@ host_child_fresh(struct host_plan *hp, int *execfdp)
 	    SO_RCVTIMEO, (long)&tv, sizeof(tv)) < 0)
 		return (HOST_EFRESHRECV);
 	for (i = 0; i <= top; i += m) {
-		m = top + 1 - i < HOST_SCM_BATCH ? top + 1 - i : HOST_SCM_BATCH;
+		m = host_fresh_msglen(top, i);
 		while ((error = host_child_scmmsg(s, true, fds, m,
 		    hp->hp_stream)) == EAGAIN && hp->hp_stream &&
 		    host_child_callerthere(hp))
@@ -929,7 +948,7 @@ host_fresh_drain(int sock)
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	while (recvmsg(sock, &mh, MSG_DONTWAIT) > 0)
-		mh.msg_controllen = 0;
+		;
 }
 
 /* The fresh table's entries i .. i+m-1: the list's, then the executable. */
@@ -940,14 +959,6 @@ host_fresh_batch(const struct host_plan *hp, int *fds, int i, int m)
 
 	for (j = 0; j < m; j++)
 		fds[j] = i + j < hp->hp_n ? hp->hp_list[i + j] : hp->hp_execfd;
-}
-
-/* The fresh table's last entry: n-1, or n for the executable. */
-static int
-host_fresh_top(const struct host_plan *hp)
-{
-
-	return (hp->hp_execpassed ? hp->hp_n - 1 : hp->hp_n);
 }
 
 /*
@@ -972,14 +983,13 @@ host_fresh_send(struct host_plan *hp)
 	int fds[HOST_SCM_BATCH], sv[2], top = host_fresh_top(hp), i, m;
 	struct rlimit rl;
 
-	if (hp->hp_early || !host_fresh_likely((size_t)hp->hp_n,
-	    hp->hp_flags, hp->hp_spawn) || getrlimit(RLIMIT_NOFILE, &rl) != 0 ||
-	    (rlim_t)top + 2 > rl.rlim_cur)
+	if (!host_fresh_likely((size_t)hp->hp_n, hp->hp_flags, hp->hp_spawn) ||
+	    getrlimit(RLIMIT_NOFILE, &rl) != 0 || (rlim_t)top + 2 > rl.rlim_cur)
 		return;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
 		return;
 	for (i = 0; i <= top; i += m) {
-		m = top + 1 - i < HOST_SCM_BATCH ? top + 1 - i : HOST_SCM_BATCH;
+		m = host_fresh_msglen(top, i);
 		if (i + m > HOST_FRESH_INFLIGHT)
 			break;
 		host_fresh_batch(hp, fds, i, m);
@@ -1018,7 +1028,7 @@ host_fresh_stream(struct host_plan *hp)
 	int fds[HOST_SCM_BATCH], top = host_fresh_top(hp), i, m, r, t;
 
 	for (i = hp->hp_sent; i <= top; i += m) {
-		m = top + 1 - i < HOST_SCM_BATCH ? top + 1 - i : HOST_SCM_BATCH;
+		m = host_fresh_msglen(top, i);
 		while (i - (r = __atomic_load_n(&hp->hp_recvd,
 		    __ATOMIC_ACQUIRE)) + m > HOST_FRESH_INFLIGHT) {
 			t = __atomic_load_n(&hp->hp_ctid, __ATOMIC_ACQUIRE);
@@ -1059,16 +1069,16 @@ host_fresh_likely(size_t n, unsigned int flags, bool spawn)
 }
 
 /*
- * Close the fresh table's receiving end, drained unless the child took
- * everything it held.
+ * Close the fresh table's socket: the sending end if a stream left it
+ * open, and the receiving end, drained unless the child took everything.
  */
 static void
 host_fresh_close(struct host_plan *hp)
 {
 
-	if (hp->hp_fresh && hp->hp_sendsock >= 0)
-		(void)close(hp->hp_sendsock);
 	if (hp->hp_fresh) {
+		if (hp->hp_sendsock >= 0)
+			(void)close(hp->hp_sendsock);
 		if (!__atomic_load_n(&hp->hp_freshdone, __ATOMIC_ACQUIRE))
 			host_fresh_drain(hp->hp_sock);
 		(void)close(hp->hp_sock);
@@ -1141,8 +1151,8 @@ host_start_once(struct host_plan *hp, char *stack, size_t size, int *errorp)
  * hp_wantpidfd or without clone3, else one taken while the failed child
  * waits.  Where it can, the child gets a fresh table (host_fresh_send());
  * one that could not have it has changed nothing of the caller's, and a
- * child is started again the ordinary way.  For a spawn, *pidp gets the child, and
- * hp_pidfd its pidfd when hp_wantpidfd (-1 on kernels without
+ * child is started again the ordinary way.  For a spawn, *pidp gets the
+ * child, and hp_pidfd its pidfd when hp_wantpidfd (-1 on kernels without
  * CLONE_PIDFD).  Returns 0 or the child's (or clone's) errno; the
  * caller's errno is kept.
  */
